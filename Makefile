@@ -1,0 +1,32 @@
+# Two commands do all set-up on a fresh machine:
+#   make run    create the environment and start the dashboard on a built-in dataset
+#   make test   create the environment and run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PORT   ?= 8501
+
+.PHONY: run test env browser clean-env
+
+$(VENV)/.installed: requirements.txt requirements-test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-test.txt
+	touch $@
+
+env: $(VENV)/.installed
+
+# Debian's chromium for the real-browser tests (playwright cannot download its own here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "chromium is missing: sudo apt-get install chromium (the browser test will be skipped)"; fi; }
+
+run: env
+	$(PY) -m streamlit run app.py --server.port $(PORT)
+
+test: env browser
+	$(PY) -m pytest
+
+clean-env:
+	rm -rf $(VENV)

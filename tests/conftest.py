@@ -1,0 +1,49 @@
+"""Shared fixtures: every test gets its own runs/data/cache folders, nothing touches ./runs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_folders(tmp_path, monkeypatch):
+    """Runs, data and the torch hub cache go to the test's tmp folder (read lazily by the core)."""
+    monkeypatch.setenv("TRANSFER_LAB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("TRANSFER_LAB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("TRANSFER_LAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    (tmp_path / "data").mkdir()
+    yield
+
+
+def tiny_config(**overrides):
+    """A run that trains in about a second: 3 digit classes, 12 images each, resnet18 at 32 px."""
+    from transfer_core.config import from_dict
+
+    data = {
+        "seed": 0,
+        "method": "transfer",
+        "data": {"dataset": "digits", "classes": [0, 1, 2], "train_per_class": 12, "val_fraction": 0.1, "image_size": 32},
+        "backbones": [{"name": "resnet18", "weights": "none", "freeze": 0}],
+        "train": {"epochs": 2, "batch_size": 16, "lr": 0.003, "device": "cpu"},
+    }
+    for key, value in overrides.items():
+        node = data
+        parts = key.split("__")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return from_dict(data)
+
+
+@pytest.fixture
+def runs_root(tmp_path) -> Path:
+    return tmp_path / "runs"

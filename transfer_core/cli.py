@@ -1,0 +1,251 @@
+"""Headless command line: ``python -m transfer_core <command>``.
+
+Exit codes: 0 success; 1 the run failed (diverged, crashed); 2 bad input (config,
+data, weights, unknown run) with one ``error: ...`` line on stderr and no traceback;
+130 stopped with Ctrl-C (the run closes as "stopped" with its last checkpoint).
+The last line a successful ``train`` prints on stdout is the run folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_STOPPED = 0, 1, 2, 130
+
+
+class _InputError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+def _err(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr)
+
+
+class _ProgressBar:
+    """One self-rewriting line on stderr (a plain line per update when not a TTY)."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self._last = 0.0
+
+    def __call__(self, p: dict[str, Any]) -> None:
+        if p.get("phase") != "train":
+            return
+        now = time.monotonic()
+        done = p["batch"] == p["batches"]
+        if not done and now - self._last < (0.2 if self.tty else 5.0):
+            return
+        self._last = now
+        frac = p["batch"] / max(p["batches"], 1)
+        bar = "#" * int(frac * 20)
+        eta = p.get("eta_s")
+        eta_s = f" eta {eta:.0f}s" if eta is not None else ""
+        line = f"epoch {p['epoch']}/{p['epochs']} [{bar:<20}] batch {p['batch']}/{p['batches']} loss {p['loss']:.4f}{eta_s}"
+        if self.tty:
+            self.stream.write("\r" + line.ljust(79))
+            if done:
+                self.stream.write("\n")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def _print_epoch(tr, epoch: int, metrics: dict[str, Any], improved: bool) -> None:
+    alpha = metrics.get("alpha")
+    extra = f" alpha={[round(a, 3) for a in alpha]}" if alpha else ""
+    print(
+        f"epoch {epoch}: train_loss={metrics['train_loss']:.4f} train_acc={metrics['train_acc']:.3f} "
+        f"val_loss={metrics['val_loss']:.4f} val_acc={metrics['val_acc']:.3f} ({metrics['seconds']:.1f}s){extra}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _with_sigint(fn):
+    """Run ``fn(stop_event)`` with Ctrl-C turned into a clean stop at the next batch."""
+    stop = threading.Event()
+    old = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):  # noqa: ARG001
+        if stop.is_set():
+            raise KeyboardInterrupt
+        print("\nstopping at the next batch (Ctrl-C again to abort)...", file=sys.stderr, flush=True)
+        stop.set()
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread
+        pass
+    try:
+        return fn(stop)
+    finally:
+        try:
+            signal.signal(signal.SIGINT, old)
+        except ValueError:
+            pass
+
+
+def _finish(result) -> int:
+    if result.run is not None:
+        print(f"{result.state}: {result.message}", file=sys.stderr)
+        print(result.run.dir)
+    if result.state == "completed":
+        return EXIT_OK
+    if result.state == "stopped":
+        return EXIT_STOPPED
+    _err(result.message)
+    return EXIT_FAILED
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import load_yaml
+    from .train import run_training
+
+    cfg = load_yaml(args.config, args.set)
+    result = _with_sigint(
+        lambda stop: run_training(
+            cfg,
+            args.runs_dir,
+            stop_event=stop,
+            on_progress=None if args.quiet else _ProgressBar(),
+            extra_callbacks=None if args.quiet else {"epoch_end": [_print_epoch]},
+        )
+    )
+    return _finish(result)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from .train import resume_training
+
+    result = _with_sigint(
+        lambda stop: resume_training(args.run, args.runs_dir, stop_event=stop, on_progress=None if args.quiet else _ProgressBar())
+    )
+    return _finish(result)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .runs import RunStore
+
+    store = RunStore(args.runs_dir)
+    rows = store.list()
+    if args.json:
+        print(json.dumps([{**r.__dict__, "dir": str(r.dir)} for r in rows], indent=1))
+        return EXIT_OK
+    if not rows:
+        print(f"no runs in {store.root}")
+        return EXIT_OK
+    print(f"{'id':<46} {'state':<11} {'method':<8} {'backbones':<28} {'epochs':>6} {'val_acc':>7}")
+    for r in rows:
+        acc = f"{r.val_acc:.3f}" if r.val_acc is not None else "-"
+        print(f"{r.id:<46} {r.state:<11} {r.method:<8} {'+'.join(r.backbones)[:28]:<28} {r.epochs_done:>3}/{r.epochs:<2} {acc:>7}")
+    return EXIT_OK
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .data import DataError, load_image
+    from .predict import load_run_model, predict_images
+
+    loaded = load_run_model(args.run, args.runs_dir)
+    out = []
+    for path in args.images:
+        try:
+            img = load_image(path)
+        except DataError as exc:
+            raise _InputError(str(exc)) from None
+        out.append({"image": str(path), "top": predict_images(loaded, [img], args.top_k)[0]})
+    print(json.dumps(out, indent=1))
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_run
+
+    path = export_run(args.run, args.format, args.runs_dir)
+    print(path)
+    return EXIT_OK
+
+
+def cmd_backbones(args: argparse.Namespace) -> int:
+    from .backbones import get_backbone, imagenet_weights_info, list_backbones
+
+    names = list_backbones(curated_only=not args.all)
+    print(f"{'name':<24} {'params':>9} {'feat':>6} {'groups':>6}  imagenet")
+    for n in names:
+        s = get_backbone(n)
+        info = imagenet_weights_info(n)
+        where = "cached" if info["cached"] else "downloadable"
+        print(f"{n:<24} {s.num_params / 1e6:>8.1f}M {s.feature_dim:>6} {len(s.groups):>6}  {where}")
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m transfer_core", description="Transfer Lab: transfer learning and fusion, headless.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def runs_dir_arg(sp):
+        sp.add_argument("--runs-dir", default=None, help="run store folder (default: $TRANSFER_LAB_RUNS or ./runs)")
+
+    t = sub.add_parser("train", help="train a run from a YAML config")
+    t.add_argument("config")
+    runs_dir_arg(t)
+    t.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a config value (repeatable)")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    t.set_defaults(fn=cmd_train)
+
+    r = sub.add_parser("runs", help="list runs")
+    runs_dir_arg(r)
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(fn=cmd_runs)
+
+    rs = sub.add_parser("resume", help="continue an interrupted or stopped run from its last checkpoint")
+    rs.add_argument("run", help="run folder or id")
+    runs_dir_arg(rs)
+    rs.add_argument("-q", "--quiet", action="store_true")
+    rs.set_defaults(fn=cmd_resume)
+
+    pr = sub.add_parser("predict", help="top-k predictions of a run's model, as JSON")
+    pr.add_argument("run")
+    pr.add_argument("images", nargs="+")
+    pr.add_argument("--top-k", type=int, default=3)
+    runs_dir_arg(pr)
+    pr.set_defaults(fn=cmd_predict)
+
+    ex = sub.add_parser("export", help="export a run's model into its folder")
+    ex.add_argument("run")
+    ex.add_argument("--format", choices=["torchscript", "onnx"], required=True)
+    runs_dir_arg(ex)
+    ex.set_defaults(fn=cmd_export)
+
+    b = sub.add_parser("backbones", help="list backbones")
+    b.add_argument("--all", action="store_true", help="every torchvision classifier, not only the curated list")
+    b.set_defaults(fn=cmd_backbones)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from .train import USER_ERRORS
+
+    try:
+        return args.fn(args)
+    except (_InputError, ValueError, FileNotFoundError) as exc:
+        if isinstance(exc, USER_ERRORS) or isinstance(exc, (_InputError, FileNotFoundError)) or type(exc) is ValueError:
+            _err(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            return EXIT_INPUT
+        raise
+    except KeyboardInterrupt:
+        _err("aborted")
+        return EXIT_STOPPED

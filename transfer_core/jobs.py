@@ -1,0 +1,226 @@
+"""Background job manager: one worker thread per device, a queue, a stop event per job.
+
+The dashboard holds one manager per process (``st.cache_resource``), shared by every
+browser session, so every method here is thread-safe (one lock around the shared
+state). Workers never touch Streamlit: they write the run store and the in-memory
+progress below, which pages read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import RunConfig, validate
+from .runs import Run, RunStore
+from .train import USER_ERRORS, run_training, select_device
+
+__all__ = ["Job", "JobManager", "ui_threads"]
+
+log = logging.getLogger(__name__)
+
+
+def ui_threads() -> int:
+    """Torch threads for training inside the app: leave one core to the web server."""
+    n = os.cpu_count() or 1
+    return max(1, n - 1)
+
+
+@dataclass
+class Job:
+    run_id: str
+    cfg: RunConfig
+    device: str
+    resume: bool = False
+    state: str = "queued"  # queued | running | done
+    submitted: float = field(default_factory=time.time)
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    progress: dict[str, Any] | None = None
+    error: str | None = None  # traceback of an unexpected failure
+
+
+class JobManager:
+    """Queue runs and train them in background threads, one at a time per device."""
+
+    def __init__(self, runs_root: str | Path | None = None, threads: int | None = None):
+        self.store = RunStore(runs_root)
+        self.threads = threads if threads is not None else ui_threads()
+        self._lock = threading.Lock()
+        self._queues: dict[str, deque[Job]] = {}
+        self._running: dict[str, Job] = {}  # device -> job
+        self._jobs: dict[str, Job] = {}  # run id -> job (active and finished this process)
+        self._workers: dict[str, threading.Thread] = {}
+        self._wake = threading.Condition(self._lock)
+        self._closed = False
+
+    # public API -------------------------------------------------------------------
+    def submit(self, cfg: RunConfig) -> str:
+        """Validate, create the run folder as "queued", enqueue; returns the run id.
+
+        Raises ConfigError for invalid settings before anything is written.
+        """
+        validate(cfg)
+        device = select_device(cfg.train.device).type
+        run = self.store.create(cfg, state="queued")
+        self._enqueue(Job(run.id, cfg, device))
+        return run.id
+
+    def resume(self, run_ref: str) -> str:
+        """Queue an interrupted or stopped run to continue from its last checkpoint."""
+        run = self.store.get(run_ref)
+        with self._lock:
+            job = self._jobs.get(run.id)
+            if job is not None and job.state != "done":
+                raise ValueError(f"run {run.id} is already {job.state}")
+        st = run.status()
+        if st.get("state") in ("running", "queued"):
+            raise ValueError(f"run {run.id} is still {st.get('state')} in another process")
+        if st.get("state") == "completed":
+            raise ValueError(f"run {run.id} is already completed")
+        cfg = run.config()
+        device = select_device(cfg.train.device).type
+        run.set_status("queued", "queued to resume")
+        self._enqueue(Job(run.id, cfg, device, resume=True))
+        return run.id
+
+    def stop(self, run_id: str) -> bool:
+        """Stop a running job within one batch, or take a queued one off the queue."""
+        with self._lock:
+            job = self._jobs.get(run_id)
+            if job is None or job.state == "done":
+                return False
+            if job.state == "queued":
+                self._queues[job.device].remove(job)
+                job.state = "done"
+                Run(self.store.root / run_id).set_status("stopped", "removed from the queue before it started")
+                return True
+            job.stop_event.set()
+            return True
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Running and queued jobs, running first, as plain dicts (safe to hand to a page)."""
+        with self._lock:
+            out = []
+            for dev, job in self._running.items():
+                out.append(self._info(job))
+            for dev, q in self._queues.items():
+                out.extend(self._info(j) for j in q)
+            return out
+
+    def is_active(self, run_id: str) -> bool:
+        with self._lock:
+            job = self._jobs.get(run_id)
+            return job is not None and job.state != "done"
+
+    def progress(self, run_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            job = self._jobs.get(run_id)
+            return dict(job.progress) if job is not None and job.progress else None
+
+    def error(self, run_id: str) -> str | None:
+        with self._lock:
+            job = self._jobs.get(run_id)
+            return job.error if job else None
+
+    def wait(self, run_id: str, timeout: float = 60.0) -> bool:
+        """Block until the job is done (tests and the CLI use this); False on timeout."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if not self.is_active(run_id):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop everything: queued jobs are dropped, running ones stopped at the next batch."""
+        with self._lock:
+            self._closed = True
+            for q in self._queues.values():
+                for job in list(q):
+                    job.state = "done"
+                    Run(self.store.root / job.run_id).set_status("stopped", "the server shut down before it started")
+                q.clear()
+            for job in self._running.values():
+                job.stop_event.set()
+            self._wake.notify_all()
+            workers = list(self._workers.values())
+        for w in workers:
+            w.join(timeout)
+
+    # internals --------------------------------------------------------------------
+    @staticmethod
+    def _info(job: Job) -> dict[str, Any]:
+        return {
+            "run_id": job.run_id,
+            "state": job.state,
+            "device": job.device,
+            "method": job.cfg.method,
+            "backbones": [b.name for b in job.cfg.backbones],
+            "dataset": job.cfg.data.dataset,
+            "progress": dict(job.progress) if job.progress else None,
+            "submitted": job.submitted,
+            "stopping": job.stop_event.is_set(),
+        }
+
+    def _enqueue(self, job: Job) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the job manager is shut down")
+            self._jobs[job.run_id] = job
+            self._queues.setdefault(job.device, deque()).append(job)
+            worker = self._workers.get(job.device)
+            if worker is None or not worker.is_alive():
+                worker = threading.Thread(target=self._worker, args=(job.device,), name=f"transfer-lab-{job.device}", daemon=True)
+                self._workers[job.device] = worker
+                worker.start()
+            self._wake.notify_all()
+
+    def _worker(self, device: str) -> None:
+        if device == "cpu" and self.threads:
+            torch.set_num_threads(self.threads)
+        while True:
+            with self._lock:
+                while not self._queues.get(device) and not self._closed:
+                    self._wake.wait(timeout=1.0)
+                if self._closed and not self._queues.get(device):
+                    return
+                job = self._queues[device].popleft()
+                job.state = "running"
+                self._running[device] = job
+            try:
+                self._run(job)
+            finally:
+                with self._lock:
+                    job.state = "done"
+                    self._running.pop(device, None)
+
+    def _run(self, job: Job) -> None:
+        def on_progress(p: dict[str, Any]) -> None:
+            with self._lock:
+                job.progress = p
+
+        run = Run(self.store.root / job.run_id)
+        try:
+            run.set_status("running", "resuming" if job.resume else "")
+            run_training(
+                job.cfg, self.store.root, run=run, stop_event=job.stop_event, on_progress=on_progress, resume=job.resume
+            )
+        except USER_ERRORS as exc:
+            job.error = str(exc)  # the run folder already says "failed" with this message
+        except BaseException as exc:  # never let a worker die silently
+            job.error = traceback.format_exc()
+            log.error("job %s crashed: %s", job.run_id, job.error)
+            try:
+                if run.raw_status().get("state") not in ("failed", "stopped", "completed"):
+                    run.set_status("failed", f"{type(exc).__name__}: {exc}")
+            except OSError:
+                pass
