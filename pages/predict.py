@@ -1,0 +1,145 @@
+"""Predict: top-k classes for an image with the model of a completed run.
+
+The image is preprocessed by the core with the run's own recipe (size, crop, channels),
+the one its training images had; the page only shows what goes in and what comes out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import streamlit as st
+from PIL import Image
+
+from dashboard import widgets as w
+from dashboard.state import run_store, selected_run_id
+from transfer_core.backbones import WeightsError
+from transfer_core.config import ConfigError
+from transfer_core.data import DataError, build_data, load_image, preprocess_image, sample_grid
+from transfer_core.predict import load_run_model, predict_images
+
+IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
+SAMPLES_PER_CLASS = 4
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _model(run_id: str, runs_root: str, mtime_ns: int):  # noqa: ANN202 - a LoadedRun
+    """One loaded model per (run, checkpoint version), shared by sessions; eval mode, read-only use."""
+    return load_run_model(run_id, runs_root)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _val_samples(run_id: str, runs_root: str, mtime_ns: int) -> dict[str, list[Any]]:
+    """A few validation images per class of the run (its own split), as numpy thumbnails."""
+    cfg = run_store().get(run_id).config()
+    bundle = build_data(cfg.data, cfg.seed)
+    # sample_grid takes train images first: hand it the validation split as "train".
+    return sample_grid(dataclasses.replace(bundle, train=bundle.val), per_class=SAMPLES_PER_CLASS)
+
+
+def _describe(s: Any) -> str:
+    acc = f" · val acc {s.val_acc:.0%}" if s.val_acc is not None else ""
+    return f"{s.id}  ({s.dataset}, {'+'.join(s.backbones)}{acc})"
+
+
+def _prep_text(prep: dict[str, Any]) -> str:
+    gray = "grayscale" if prep.get("source_mode") == "L" else "colour"
+    resize = str(prep.get("resize", "")).replace("_", " ")
+    return f"{prep.get('image_size')}×{prep.get('image_size')} px, {gray}, {resize}"
+
+
+st.title("Predict")
+st.caption("Ask a trained model what it sees: upload an image or pick a validation image, and get its top guesses.")
+
+ss = st.session_state
+store = run_store()
+finished = {s.id: s for s in store.finished()}
+if not finished:
+    st.info("No completed run yet. Train one on the Train page, then come back here.", icon=":material/info:")
+    st.stop()
+
+watched = selected_run_id()
+if ss.get("pred_run") not in finished:
+    ss["pred_run"] = watched if watched in finished else next(iter(finished))
+
+top = st.columns([3, 1])
+run_id = top[0].selectbox("Completed run", list(finished), key="pred_run", format_func=lambda r: _describe(finished[r]))
+run = store.get(run_id)
+try:
+    mtime = run.checkpoint_path.stat().st_mtime_ns
+except OSError:
+    mtime = -1
+try:
+    with st.spinner("Loading the model…"):
+        loaded = _model(run_id, str(store.root), mtime)
+except (WeightsError, ConfigError, DataError, ValueError) as exc:
+    st.error(f"Cannot load run {run_id}: {exc}", icon=":material/error:")
+    st.stop()
+
+n_classes = len(loaded.classes)
+k_max = min(10, n_classes)
+if ss.get("pred_k", 0) > k_max or "pred_k" not in ss:
+    ss["pred_k"] = min(5, k_max)
+top_k = top[1].number_input("Top k", min_value=1, max_value=k_max, step=1, key="pred_k")
+st.caption(
+    f"{n_classes} classes · epoch {loaded.epoch} · images are prepared as in training: {_prep_text(loaded.preprocessing)}"
+)
+
+source = st.radio("Image", ["Upload an image", "Validation image"], key="pred_source", horizontal=True)
+
+image: Image.Image | None = None
+truth: str | None = None
+label = ""
+if source == "Upload an image":
+    up = st.file_uploader(
+        "Image file", type=IMAGE_TYPES, key="pred_upload", max_upload_size=w.IMAGE_UPLOAD_MAX_MB,
+        help=f"PNG, JPEG, … up to {w.IMAGE_UPLOAD_MAX_MB} MB.",
+    )
+    if up is not None:
+        try:
+            image = load_image(up.getvalue())
+            label = up.name
+        except DataError:
+            st.error(f"{up.name} is not an image that can be read (damaged or another file type).", icon=":material/error:")
+else:
+    try:
+        with st.spinner("Loading validation images…"):
+            samples = _val_samples(run_id, str(store.root), mtime)
+    except (DataError, ConfigError, ValueError) as exc:
+        st.error(f"Cannot load the validation images of this run: {exc}", icon=":material/error:")
+        samples = {}
+    choices = [(cls, i) for cls, imgs in samples.items() for i in range(len(imgs))]
+    if choices:
+        keys = [f"{cls} · #{i + 1}" for cls, i in choices]
+        if ss.get("pred_sample") not in keys:
+            ss["pred_sample"] = keys[0]
+        pick = st.columns([2, 3])[0].selectbox("Validation image (true class · number)", keys, key="pred_sample")
+        cls, i = choices[keys.index(pick)]
+        image, truth, label = Image.fromarray(samples[cls][i]), cls, pick
+
+if image is None:
+    st.caption("Choose an image to see the model's guesses.")
+    st.stop()
+
+try:
+    preds = predict_images(loaded, [image], top_k=int(top_k))[0]
+    seen = preprocess_image(image, loaded.preprocessing)
+except DataError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+
+best = preds[0]
+img_col, out_col = st.columns([1, 2], gap="large")
+with img_col:
+    a, b = st.columns(2)
+    a.image(image, caption=label or "your image", width="stretch")
+    b.image(seen.permute(1, 2, 0).numpy(), caption=f"what the model sees ({seen.shape[-1]} px)", width="stretch", clamp=True)
+with out_col:
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Prediction", str(best["class"]))
+    m2.metric("Confidence", f"{best['prob']:.1%}")
+    if truth is not None:
+        m3.metric("True class", truth, delta="correct" if str(best["class"]) == truth else "wrong",
+                  delta_color="normal" if str(best["class"]) == truth else "inverse", delta_arrow="off")
+    st.plotly_chart(w.topk_figure(preds), key="pred_topk_chart", config={"displayModeBar": False})
