@@ -19,6 +19,7 @@ import functools
 import logging
 import os
 import pickle
+import socket
 import time
 import urllib.error
 from dataclasses import dataclass
@@ -707,6 +708,9 @@ def _reason(exc: BaseException) -> str:
     return line if len(line) <= 160 else line[:157] + "..."
 
 
+_DOWNLOAD_TIMEOUT_S = 60.0
+
+
 def load_imagenet_state(name: str) -> dict[str, torch.Tensor]:
     """torchvision's DEFAULT ImageNet state dict, from the hub cache or downloaded into it.
 
@@ -718,6 +722,10 @@ def load_imagenet_state(name: str) -> dict[str, torch.Tensor]:
     path = Path(info["cache_dir"]) / info["filename"]
     if not info["cached"]:
         logger.info("downloading %s to %s", info["url"], path)
+    # torch.hub's download has no timeout: on a network that drops packets it would
+    # hang the run forever. A socket default timeout turns that into a clear error.
+    old_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(_DOWNLOAD_TIMEOUT_S)
     try:
         state = torch.hub.load_state_dict_from_url(
             info["url"],
@@ -739,6 +747,8 @@ def load_imagenet_state(name: str) -> dict[str, torch.Tensor]:
         raise WeightsError(
             f"ImageNet weights for {key} in {path} are unreadable ({_reason(exc)}): delete the file and retry"
         ) from None
+    finally:
+        socket.setdefaulttimeout(old_timeout)
     return _as_state_dict(state, f"ImageNet weights for {key}")
 
 
