@@ -438,3 +438,16 @@ def test_malicious_pickle_is_refused(tmp_path: Path, fmt: str) -> None:
 def test_core_does_not_import_streamlit() -> None:
     source = Path(bb.__file__).read_text(encoding="utf-8")
     assert "streamlit" not in source
+
+
+def test_specs_persist_on_disk_and_round_trip(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFER_LAB_CACHE", str(tmp_path / "speccache"))
+    bb._DISK.clear()
+    fresh = bb.get_backbone("resnet18")
+    files = list((tmp_path / "speccache").glob("backbone_specs-*.json"))
+    assert len(files) == 1
+    bb._DISK.clear()  # as after a server restart
+    assert bb.get_backbone("resnet18") == fresh == bb._compute_spec("resnet18")
+    files[0].write_text("{broken")  # a damaged cache is ignored, never fatal
+    bb._DISK.clear()
+    assert bb.get_backbone("resnet18") == fresh

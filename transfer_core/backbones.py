@@ -185,8 +185,72 @@ def _canonical(name: str) -> str:
 
 
 def get_backbone(name: str) -> BackboneSpec:
-    """The spec of a registered backbone (computed on the meta device once, then cached)."""
-    return _compute_spec(_canonical(name))
+    """The spec of a registered backbone (computed on the meta device once, then cached).
+
+    Specs are also kept on disk (see :func:`_disk_specs`), because computing all of
+    them costs seconds a model on a small CPU and a server restart would pay it again.
+    """
+    key = _canonical(name)
+    with _DISK_LOCK:
+        stored = _disk_specs().get(key)
+    if stored is not None:
+        return stored
+    spec = _compute_spec(key)
+    _store_spec(spec)
+    return spec
+
+
+# --------------------------------------------------------------------------- spec disk cache
+
+_DISK_LOCK = __import__("threading").Lock()
+_DISK: dict[str, dict[str, "BackboneSpec"]] = {}
+
+
+def _spec_cache_file() -> Path:
+    """One JSON file per (torch, torchvision, this module's source), so any change recomputes."""
+    import hashlib
+
+    src = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    root = os.environ.get("TRANSFER_LAB_CACHE") or str(Path(os.environ.get("TRANSFER_LAB_RUNS") or "runs") / "_cache")
+    tag = f"{torch.__version__}-{torchvision.__version__}-{src}".replace("+", "_")
+    return Path(root) / f"backbone_specs-{tag}.json"
+
+
+def _disk_specs() -> dict[str, "BackboneSpec"]:
+    path = _spec_cache_file()
+    if str(path) in _DISK:
+        return _DISK[str(path)]
+    specs: dict[str, BackboneSpec] = {}
+    try:
+        import json
+
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        for name, d in raw.items():
+            if name in _REGISTRY:
+                d["groups"] = tuple(LayerGroup(g["name"], tuple(g["prefixes"]), int(g["num_params"])) for g in d["groups"])
+                d["mean"], d["std"] = tuple(d["mean"]), tuple(d["std"])
+                specs[name] = BackboneSpec(**d)
+    except (OSError, ValueError, TypeError, KeyError):
+        specs = {}
+    _DISK[str(path)] = specs
+    return specs
+
+
+def _store_spec(spec: "BackboneSpec") -> None:
+    import dataclasses
+    import json
+
+    with _DISK_LOCK:
+        specs = _disk_specs()
+        specs[spec.name] = spec
+        path = _spec_cache_file()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({n: dataclasses.asdict(s) for n, s in specs.items()}), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:  # a read-only folder only costs speed
+            logger.debug("could not store backbone specs in %s: %s", path, exc)
 
 
 # --------------------------------------------------------------------------- building
