@@ -27,8 +27,12 @@ def _cap(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [rows[int(i * step)] for i in range(MAX_POINTS - 1)] + [rows[-1]]
 
 
-def curves_figure(metrics: Sequence[dict[str, Any]], title: str = "") -> go.Figure:
-    """Loss and accuracy per epoch, train and validation, side by side."""
+def curves_figure(metrics: Sequence[dict[str, Any]], title: str = "", epochs: int | None = None) -> go.Figure:
+    """Loss and accuracy per epoch, train and validation, side by side.
+
+    ``epochs`` (the planned total) fixes the x range, so a live chart fills in from the
+    left instead of rescaling at every new point.
+    """
     rows = _cap(metrics)
     ep = [r["epoch"] for r in rows]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.1)
@@ -38,6 +42,8 @@ def curves_figure(metrics: Sequence[dict[str, Any]], title: str = "") -> go.Figu
         fig.add_trace(go.Scatter(x=ep, y=[r.get(f"val_{key}") for r in rows], name=f"val {key}",
                                  mode="lines+markers", line=dict(color=_VAL, dash="dash")), row=1, col=col)
     fig.update_xaxes(title_text="epoch", rangemode="tozero")
+    if epochs and len(rows) < MAX_POINTS:
+        fig.update_xaxes(range=[0, max(epochs, len(rows)) + 0.5])
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
     fig.update_layout(height=340, margin=dict(l=40, r=20, t=50 if title else 30, b=40), title=title or None,
                       legend=dict(orientation="h", y=-0.25), uirevision="curves")

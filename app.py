@@ -1,0 +1,106 @@
+"""Transfer Lab dashboard entry point: page navigation and the shared sidebar.
+
+Run with ``streamlit run app.py``. The pages live in ``pages/`` and are registered
+here with ``st.navigation`` (Train is the default page). The sidebar shows the
+device, the job queue (live while jobs exist) and a link to the run being watched.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.state import device_badge_text, job_manager, selected_run_id
+
+st.set_page_config(page_title="Transfer Lab", page_icon=":material/school:", layout="wide")
+
+PAGES = {
+    "data": st.Page("pages/data.py", title="Data", icon=":material/photo_library:", url_path="data"),
+    "models": st.Page("pages/models.py", title="Models", icon=":material/hub:", url_path="models"),
+    # The default page lives at "/" (Streamlit ignores url_path for it): /?run=<id> watches a run.
+    "train": st.Page("pages/train.py", title="Train", icon=":material/model_training:", default=True),
+    "results": st.Page("pages/results.py", title="Results", icon=":material/insights:", url_path="results"),
+    "predict": st.Page("pages/predict.py", title="Predict", icon=":material/image_search:", url_path="predict"),
+}
+
+QUEUE_REFRESH_S = 2.0
+
+
+def _fmt_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(round(seconds))
+    return f" · ETA {seconds // 60}:{seconds % 60:02d}"
+
+
+def _job_line(job: dict) -> tuple[float, str]:
+    """Progress fraction and a short text for one queue entry."""
+    p = job.get("progress") or {}
+    if job["state"] == "queued":
+        return 0.0, "queued"
+    if job.get("stopping"):
+        return 0.0, "stopping…"
+    epochs = max(int(p.get("epochs") or 1), 1)
+    epoch = int(p.get("epoch") or 0)
+    batch, batches = int(p.get("batch") or 0), int(p.get("batches") or 0)
+    done = (epoch - 1 + batch / batches) if batches else float(epoch)
+    frac = min(max(done / epochs, 0.0), 1.0)
+    if p.get("phase") == "starting" or not p:
+        return frac, "starting…"
+    text = f"epoch {epoch}/{epochs}" + (f" · batch {batch}/{batches}" if batches else "")
+    return frac, text + _fmt_eta(p.get("eta_s"))
+
+
+def _queue_body() -> None:
+    jobs = job_manager().jobs()
+    watched = selected_run_id()
+    st.markdown("**Job queue**")
+    if not jobs:
+        st.caption("No runs in progress.")
+        return
+    for job in jobs:
+        rid = job["run_id"]
+        frac, text = _job_line(job)
+        icon = ":material/visibility:" if rid == watched else (
+            ":material/play_circle:" if job["state"] == "running" else ":material/schedule:")
+        st.page_link(
+            PAGES["train"],
+            label=f"{'+'.join(job['backbones'])} · {job['dataset']}",
+            icon=icon,
+            query_params={"run": rid},
+            help=f"{job['method']} run {rid}: click to watch it on the Train page",
+        )
+        st.progress(frac, text=text)
+
+
+@st.fragment(run_every=QUEUE_REFRESH_S)
+def _queue_live() -> None:
+    """Redraws the queue every few seconds; one full rerun when it drains (the timer stops then)."""
+    _queue_body()
+    if not job_manager().jobs():
+        st.rerun(scope="app")
+
+
+@st.fragment
+def _queue_static() -> None:
+    _queue_body()
+
+
+def _sidebar() -> None:
+    with st.sidebar:
+        st.caption(f":material/memory: {device_badge_text()}")
+        if job_manager().jobs():
+            _queue_live()
+        else:
+            _queue_static()
+        rid = selected_run_id()
+        if rid:
+            st.divider()
+            st.markdown("**Watched run**")
+            st.caption(rid)
+            st.page_link(PAGES["train"], label="Live view", icon=":material/visibility:", query_params={"run": rid})
+            st.page_link(PAGES["results"], label="Results", icon=":material/insights:", query_params={"run": rid})
+
+
+nav = st.navigation(list(PAGES.values()))
+_sidebar()
+nav.run()

@@ -1,0 +1,173 @@
+"""Results: any run in the store, live or finished, from this session or an earlier one.
+
+Reads only the run folder (config, status, metrics, confusion, per-class table), so a
+reload or a server restart shows the same thing. Interrupted or stopped runs can be
+resumed from their last checkpoint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts
+from dashboard.state import job_manager, run_store, select_run, selected_run_id
+from transfer_core.config import dump_yaml
+from transfer_core.runs import Run
+
+ss = st.session_state
+
+
+def _label(s: Any) -> str:
+    acc = f" · val acc {s.val_acc:.3f}" if s.val_acc is not None else ""
+    name = f" · {s.name}" if s.name else ""
+    return f"{s.id} · {s.state}{acc}{name}"
+
+
+def _on_pick() -> None:
+    select_run(ss["results_run"])
+    ss["watched_run"] = ss["results_run"]
+
+
+def _fmt_s(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def _headline(summary: Any, status: dict[str, Any], metrics: list[dict[str, Any]]) -> None:
+    c = st.columns(5)
+    c[0].metric("State", summary.state)
+    c[1].metric("Validation accuracy", f"{summary.val_acc:.1%}" if summary.val_acc is not None else "—")
+    c[2].metric("Best val accuracy", f"{summary.best_val_acc:.1%}" if summary.best_val_acc is not None else "—")
+    c[3].metric("Epochs", f"{summary.epochs_done} / {summary.epochs}")
+    took = (status.get("ended") or 0) - (status.get("started") or 0)
+    c[4].metric("Training time", _fmt_s(took) if took > 0 else "—")
+
+
+def _state_message(rid: str, state: str, status: dict[str, Any]) -> None:
+    msg = status.get("message") or ""
+    if state == "failed":
+        st.error(f"**Failed:** {msg or 'no message recorded'}", icon=":material/error:")
+    elif state == "interrupted":
+        st.warning(f"**Interrupted:** {msg}", icon=":material/warning:")
+    elif state == "stopped":
+        st.warning(f"**Stopped:** {msg}", icon=":material/pause_circle:")
+    elif state in ("running", "queued"):
+        st.info(f"This run is {state}.", icon=":material/play_circle:")
+        st.page_link("pages/train.py", label="Watch it live on the Train page", icon=":material/visibility:",
+                     query_params={"run": rid})
+    if state in ("interrupted", "stopped"):
+        if st.button("Resume", key="resume", icon=":material/play_arrow:", type="primary",
+                     help="Continue from the last checkpoint to the configured number of epochs"):
+            try:
+                job_manager().resume(rid)
+            except (ValueError, RuntimeError) as exc:
+                st.error(str(exc))
+            else:
+                ss["watched_run"] = rid
+                st.switch_page("pages/train.py", query_params={"run": rid})
+    for warning in status.get("warnings") or []:
+        st.caption(f":orange[:material/warning: {warning}]")
+
+
+def _per_class_table(rows: list[dict[str, Any]]) -> None:
+    df = pd.DataFrame(rows)
+    st.dataframe(
+        df, key="results_per_class", hide_index=True, width="stretch",
+        column_config={
+            "class": st.column_config.TextColumn("Class"),
+            "precision": st.column_config.NumberColumn("Precision", format="%.2f"),
+            "recall": st.column_config.NumberColumn("Recall", format="%.2f"),
+            "f1": st.column_config.ProgressColumn("F1", format="%.2f", min_value=0.0, max_value=1.0, width="small"),
+            "support": st.column_config.NumberColumn("Support", help="validation images of this class"),
+        },
+    )
+
+
+def _show(rid: str) -> bool:
+    """Draw one run; returns whether it is still active."""
+    run = Run(run_store().root / rid)
+    summary = run.summary()
+    status = run.status()
+    state = summary.state
+    if state == "interrupted" and job_manager().is_active(rid):
+        state = status["state"] = summary.state = "running"  # our worker is preparing data/model
+    metrics = run.metrics()
+    try:
+        cfg = run.config_dict()
+    except Exception as exc:
+        cfg = {}
+        st.error(f"config.yaml of this run cannot be read: {exc}")
+
+    bb = ", ".join(f"{n} ({w})" for n, w in zip(summary.backbones, summary.weights))
+    created = dt.datetime.fromtimestamp(summary.created).strftime("%Y-%m-%d %H:%M") if summary.created else "?"
+    st.markdown(f"**{summary.method}** · {bb} · data **{summary.dataset}** · created {created}")
+    _headline(summary, status, metrics)
+    _state_message(rid, state, status)
+
+    st.subheader("Learning curves")
+    if metrics:
+        st.plotly_chart(charts.curves_figure(metrics), key="results_curves", config={"displayModeBar": False})
+        if cfg.get("method") == "fusion" and any(m.get("alpha") for m in metrics):
+            names = [b.get("name", "?") for b in cfg.get("backbones", [])]
+            st.plotly_chart(charts.alpha_figure(metrics, names), key="results_alpha", config={"displayModeBar": False})
+    else:
+        st.caption("No finished epoch yet.")
+
+    conf, per_class = run.confusion(), run.per_class()
+    if conf or per_class:
+        st.subheader("Validation errors")
+        left, right = st.columns([4, 3], gap="large")
+        with left:
+            if conf:
+                norm = st.toggle("Row-normalised", key="cm_norm",
+                                 help="Show each true class as shares that sum to 1 instead of image counts")
+                st.plotly_chart(charts.confusion_figure(conf, normalised=norm), key="results_confusion",
+                                config={"displayModeBar": False})
+        with right:
+            if per_class:
+                st.markdown("**Per class**")
+                _per_class_table(per_class)
+    elif state not in ("running", "queued"):
+        st.caption("No confusion matrix: the run ended before a validation pass was recorded.")
+
+    with st.expander("Configuration (YAML)", icon=":material/settings:"):
+        st.code(dump_yaml(cfg) if cfg else "(unreadable)", language="yaml")
+        st.caption(f"Reproduce from a shell: `python -m transfer_core train {run.config_path}`")
+    return job_manager().is_active(rid) or state in ("running", "queued")
+
+
+@st.fragment(run_every=2.0)
+def _live(rid: str) -> None:
+    if not _show(rid):
+        st.rerun(scope="app")
+
+
+st.title("Results")
+st.caption("Inspect any run: curves, final metrics, where it confuses classes, and the exact configuration.")
+
+runs = run_store().list()
+if not runs:
+    st.info("No runs yet. Start one on the Train page.", icon=":material/info:")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+ids = [s.id for s in runs]
+labels = {s.id: _label(s) for s in runs}
+url_run = selected_run_id()
+if url_run in labels:
+    ss["results_run"] = url_run  # the URL wins: links and reloads land on their run
+elif ss.get("results_run") not in labels:
+    ss["results_run"] = ss.get("watched_run") if ss.get("watched_run") in labels else ids[0]
+rid = st.selectbox("Run", ids, key="results_run", format_func=labels.get, on_change=_on_pick,
+                   help="Every run in the store, newest first")
+if url_run != rid:
+    select_run(rid)
+
+if job_manager().is_active(rid) or Run(run_store().root / rid).status().get("state") in ("running", "queued"):
+    _live(rid)
+else:
+    _show(rid)
