@@ -45,7 +45,7 @@ def test_transfer_run_completes_and_store_round_trip(runs_root):
 
 
 def test_training_learns_and_is_deterministic(runs_root):
-    cfg = tiny_config(train__epochs=3, data__train_per_class=30)
+    cfg = tiny_config(train__epochs=3, data__train_per_class=30, train__lr=0.001)
     a = run_training(cfg, runs_root).metrics
     b = run_training(cfg, runs_root).metrics
     assert [r["train_loss"] for r in a] == pytest.approx([r["train_loss"] for r in b], rel=1e-5)
