@@ -8,99 +8,26 @@ the confusion matrix, reloads and still finds the run. Screenshots go to
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
+from browser_utils import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, start_server, stop_server
+from browser_utils import POINTS_JS as _POINTS_JS
+from browser_utils import require_browser as _require_browser
+from browser_utils import set_number as _set_number
+from browser_utils import wait_idle as _wait_idle
 
 pytestmark = pytest.mark.e2e
-
-
-def _require_browser() -> None:
-    have = Path(CHROMIUM).exists()
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        have = False
-    if not have:
-        if os.environ.get("TRANSFER_LAB_REQUIRE_BROWSER"):
-            pytest.fail("chromium or playwright is missing, and this run requires the browser test")
-        pytest.skip("chromium/playwright not installed (apt-get install chromium)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def server(tmp_path):
     _require_browser()
-    port = _free_port()
-    env = dict(os.environ)
-    env.update(TRANSFER_LAB_RUNS=str(tmp_path / "runs"), TRANSFER_LAB_DATA=str(tmp_path / "data"))
-    (tmp_path / "data").mkdir(exist_ok=True)
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read().decode() == "ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("the dashboard did not answer /_stcore/health: " + (tmp_path / "server.log").read_text()[-2000:])
+    proc, url = start_server(tmp_path)
     yield url, tmp_path
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
-
-
-_POINTS_JS = """() => {
-  const el = document.querySelector('.st-key-train_curves .js-plotly-plot');
-  if (!el || !el.data || !el.data.length) return -1;
-  return el.data[0].x.length;
-}"""
-
-
-def _wait_idle(page, timeout=60_000) -> None:
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout
-    )
-
-
-def _set_number(page, key: str, value: int) -> None:
-    box = page.locator(f".st-key-{key} input")
-    box.fill(str(value))
-    box.press("Enter")
-    _wait_idle(page)
+    stop_server(proc)
 
 
 def test_main_journey_in_a_real_browser(server):
@@ -119,10 +46,13 @@ def test_main_journey_in_a_real_browser(server):
             page.wait_for_selector(".st-key-train_per_class input", timeout=60_000)
             _wait_idle(page)
             _set_number(page, "train_per_class", 40)
+            # the Data page hands its settings to Train once the preview has loaded
+            page.get_by_text("40 per class").first.wait_for(timeout=120_000)
             # Train page
             page.get_by_role("link", name="Train").first.click()
             page.wait_for_selector(".st-key-start button", timeout=60_000)
             _wait_idle(page)
+            page.get_by_text("40 train images per class").first.wait_for(timeout=60_000)
             _set_number(page, "epochs", 4)
             page.locator(".st-key-start button").click()
 

@@ -209,7 +209,13 @@ class JobManager:
                 job.progress = p
 
         run = Run(self.store.root / job.run_id)
+        if job.device == "cpu" and self.threads:
+            # Per job: a previous run's train.threads must not stick to this worker. Set in
+            # this thread, it takes effect here (OpenMP's count is per thread; threads
+            # created later inherit it), leaving the server's own threads alone.
+            torch.set_num_threads(self.threads)
         try:
+            run.mark_live(True)  # first, so a reader never sees "running" without a live owner
             run.set_status("running", "resuming" if job.resume else "")
             run_training(
                 job.cfg, self.store.root, run=run, stop_event=job.stop_event, on_progress=on_progress, resume=job.resume
@@ -217,6 +223,7 @@ class JobManager:
         except USER_ERRORS as exc:
             job.error = str(exc)  # the run folder already says "failed" with this message
         except BaseException as exc:  # never let a worker die silently
+            run.mark_live(False)
             job.error = traceback.format_exc()
             log.error("job %s crashed: %s", job.run_id, job.error)
             try:
