@@ -21,8 +21,19 @@ from transfer_core.backbones import (
     list_backbones,
     trainable_params,
 )
+from transfer_core.features import cache_dir, cache_size_bytes, clear_cache
 
 DEFAULT_BACKBONE = "resnet18"
+
+
+def _human_bytes(n: int) -> str:
+    """1536 -> '1.5 KB': sizes people read at a glance."""
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
 
 
 @st.cache_data(show_spinner=False)
@@ -201,3 +212,25 @@ with right:
             st.rerun()
         if flash and up is not None and flash[0] == up.file_id:
             (st.success if flash[1] == "ok" else st.error)(flash[2], icon=":material/check_circle:" if flash[1] == "ok" else "🚫")
+
+with st.container(border=True):
+    st.markdown("**Feature cache**")
+    cache_root = cache_dir(run_store().root)
+    size = cache_size_bytes(runs_root=run_store().root)
+    st.caption(
+        "When every backbone of a run is fully frozen (a linear probe, or a fusion of frozen backbones), each "
+        "image's features are computed once and only the head, projections and α train on them. They are kept "
+        "here and reused by any later run on the same backbone, weights, data, split and preprocessing, so "
+        "changing α, the head, lr or epochs starts in seconds. Cached runs do not augment: they train on the "
+        "features of the unaugmented images (turn off the cache in the run's config to augment through the "
+        "frozen bodies)."
+    )
+    c1, c2 = st.columns([3, 1], vertical_alignment="center")
+    c1.metric("Size on disk", _human_bytes(size), help=str(cache_root))
+    c1.caption(f"`{cache_root}`")
+    if c2.button("Clear cache", key="mb_clear_cache", disabled=size == 0, icon=":material/delete:"):
+        freed = clear_cache(runs_root=run_store().root)
+        ss["_mb_cache_flash"] = f"Freed {_human_bytes(freed)}. The next frozen run extracts its features again."
+        st.rerun()
+    if ss.get("_mb_cache_flash"):
+        st.success(ss.pop("_mb_cache_flash"), icon=":material/check_circle:")

@@ -202,6 +202,27 @@ def test_models_page_table_and_freeze_slider():
     assert metrics(at)["Trainable parameters"] == "0"
 
 
+def test_models_page_shows_the_feature_cache_and_clears_it(runs_root):
+    from conftest import tiny_config
+    from transfer_core.features import cache_size_bytes
+    from transfer_core.train import run_training
+
+    cfg = tiny_config(backbones=[{"name": "resnet18", "weights": "none", "freeze": "all"}])
+    res = run_training(cfg, runs_root)
+    assert res.state == "completed"
+    size = cache_size_bytes(runs_root=runs_root)
+    assert size > 0, "a fully frozen run fills the cache"
+    at = open_page("pages/models.py")
+    shown = metrics(at)["Size on disk"]
+    assert shown.endswith("KB") or shown.endswith("MB")
+    at.button(key="mb_clear_cache").click().run()
+    assert not at.exception
+    assert cache_size_bytes(runs_root=runs_root) == 0
+    assert metrics(at)["Size on disk"] == "0 B"
+    assert any("Freed" in s.value for s in at.success)
+    assert at.button(key="mb_clear_cache").disabled
+
+
 def _state_bytes(state) -> bytes:
     import torch
 

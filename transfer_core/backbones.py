@@ -22,6 +22,7 @@ import pickle
 import socket
 import time
 import urllib.error
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Union
@@ -838,7 +839,11 @@ def load_weights_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     if not p.is_file():
         raise WeightsError(f"weights file {p} does not exist")
     try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
+        # torch warns on stderr about foreign pickle protocols before it refuses them: the
+        # refusal below is the message, the warning would only break the one-line error.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            obj = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "weights only load failed" in str(exc).lower() or "unsupported global" in str(exc).lower():
             raise WeightsError(

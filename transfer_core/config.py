@@ -97,8 +97,10 @@ class TrainConfig:
     device: str = "auto"  # auto picks cuda -> mps -> cpu
     amp: bool = True  # mixed precision, used on CUDA only
     bn_train_frozen: bool = False  # keep BatchNorm of frozen groups in train mode (off: the Keras pitfall)
-    num_workers: int = 0  # DataLoader workers; 0 = load in the training thread
+    num_workers: int = -1  # DataLoader workers; -1 = auto (0 on CPU/MPS, min(8, CPUs - 1) on CUDA); 0 = in the training thread
     threads: int = 0  # torch CPU threads; 0 = leave torch's default
+    feature_cache: bool = True  # fully frozen backbones: extract features once (cached on disk), train the head on them
+    compile: bool = False  # torch.compile the model for training (first epoch slower; falls back to eager if it fails)
 
 
 @dataclass
@@ -388,8 +390,8 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError("train.lr_decay", f"must be in (0, 1], got {t.lr_decay}")
     if t.device not in DEVICES:
         raise ConfigError("train.device", f"must be one of {', '.join(DEVICES)}, got {t.device!r}")
-    if not (0 <= t.num_workers <= 64):
-        raise ConfigError("train.num_workers", f"must be between 0 and 64, got {t.num_workers}")
+    if not (-1 <= t.num_workers <= 64):
+        raise ConfigError("train.num_workers", f"must be -1 (auto) or between 0 and 64, got {t.num_workers}")
     if t.threads < 0:
         raise ConfigError("train.threads", f"must be >= 0, got {t.threads}")
     return cfg

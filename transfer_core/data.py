@@ -877,8 +877,12 @@ class _Tree:
 
 
 def _unwrap(tree: _Tree, prefix: list[str]) -> tuple[_Tree, list[str]]:
-    """A lone wrapper folder (``pets.zip`` -> ``pets/cat, pets/dog``) is looked through."""
-    while len(tree.dirs) == 1 and not tree.images:
+    """A lone wrapper folder (``pets.zip`` -> ``pets/cat, pets/dog``) is looked through.
+
+    Only a folder that holds sub-folders is a wrapper: a lone folder of images is one
+    class (so "one class only" is reported as such, not as "found 0").
+    """
+    while len(tree.dirs) == 1 and not tree.images and next(iter(tree.dirs.values())).dirs:
         (name, sub), = tree.dirs.items()
         tree, prefix = sub, prefix + [name]
     return tree, prefix
@@ -932,7 +936,8 @@ def _class_dirs(tree: _Tree) -> tuple[_Tree, list[str], list[str], list[str]]:
 
 
 def _zip_folder(zip_path: Path) -> Path:
-    return safe_extract_zip(zip_path, _zip_dest(zip_path))
+    # The limits are read here, at call time (not frozen as default arguments), so they can be set.
+    return safe_extract_zip(zip_path, _zip_dest(zip_path), ZIP_MAX_BYTES, ZIP_MAX_MEMBERS)
 
 
 def _decode_into(paths: list[Path], prep: dict, keep: bool) -> tuple[torch.Tensor | None, list[str | None]]:

@@ -238,7 +238,7 @@ def load_weights_source(body: BackboneBody, source: str, runs_root: str | Path |
     if source.startswith("file:"):
         path = source[5:]
         state = load_weights_file(path)
-        load_state_into_body(body.body, body.spec, state, f"weights file {Path(path).name}")
+        load_state_into_body(body.body, body.spec, state, f"file {Path(path).name}")  # -> "weights file X does not fit"
         return f"file {path}"
     if source.startswith("run:"):
         ref = source[4:]

@@ -1,0 +1,205 @@
+"""Training throughput of a run started from the dashboard, watched by 3 browser tabs, vs the CLI.
+
+    .venv/bin/python bench/bench_dashboard.py            # 2 epochs of the Train page's default run
+    .venv/bin/python bench/bench_dashboard.py --quick    # 1 epoch on 40 images per class
+
+A real Streamlit server and Debian's chromium (/usr/bin/chromium, driven by
+playwright). The first tab sets the epochs on the Train page and presses Start; the
+URL then carries ``?run=<id>`` and two more tabs open it, so three tabs watch the run
+live until it ends. The same config (the run's own ``config.yaml``) is trained by
+``python -m transfer_core train``; dashboard and CLI alternate twice and each side is averaged.
+
+Throughput = training images x epochs / the sum of the epochs' ``seconds`` in
+``metrics.jsonl`` (train + validation time of each epoch, the same definition on both
+sides). Printed: dashboard / CLI (goal >= 0.95), and dashboard / CLI with the CLI
+limited to the dashboard's thread count (the job manager leaves one core to the web
+server: on a 2-core machine that is 1 thread against the CLI's 2, which by itself
+costs throughput; the second ratio isolates what watching costs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FINAL = ("completed", "failed", "stopped", "interrupted")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _throughput(run_dir: Path) -> tuple[float, int, float]:
+    info = json.loads((run_dir / "data_info.json").read_text())
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    if not rows:
+        raise SystemExit(f"bench: no metrics in {run_dir}")
+    n = int(info["num_train"])
+    secs = sum(float(r["seconds"]) for r in rows)
+    return n * len(rows) / secs, len(rows), secs
+
+
+def _wait_idle(page, timeout: int = 120_000) -> None:
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+
+
+def _set_number(page, key: str, value: int) -> None:
+    box = page.locator(f".st-key-{key} input")
+    box.fill(str(value))
+    box.press("Enter")
+    _wait_idle(page)
+
+
+def dashboard_run(tmp: Path, epochs: int, tabs: int, few_shot: int | None) -> Path:
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    env = dict(os.environ, TRANSFER_LAB_RUNS=str(tmp / "runs-ui"), TRANSFER_LAB_DATA=str(tmp / "data"),
+               TRANSFER_LAB_CACHE=str(tmp / "cache-ui"))
+    (tmp / "data").mkdir(exist_ok=True)
+    log = open(tmp / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1", "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read().decode() == "ok":
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit("bench: the dashboard did not start: " + (tmp / "server.log").read_text()[-2000:])
+            time.sleep(0.3)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(url)
+                _wait_idle(page)
+                if few_shot:
+                    page.get_by_role("link", name="Data").first.click()
+                    page.wait_for_selector(".st-key-train_per_class input", timeout=120_000)
+                    _wait_idle(page)
+                    _set_number(page, "train_per_class", few_shot)
+                    page.get_by_role("link", name="Train").first.click()
+                page.wait_for_selector(".st-key-start button", timeout=120_000)
+                _wait_idle(page)
+                _set_number(page, "epochs", epochs)
+                page.locator(".st-key-start button").click()
+                page.wait_for_url("**run=**", timeout=120_000)
+                rid = page.url.split("run=")[1].split("&")[0]
+                watchers = [page]
+                for _ in range(tabs - 1):
+                    other = browser.new_page(viewport={"width": 1400, "height": 1000})
+                    other.goto(page.url)
+                    watchers.append(other)
+                run_dir = tmp / "runs-ui" / rid
+                print(f"dashboard run {rid}: {len(watchers)} tabs watching")
+                deadline = time.monotonic() + 3600
+                while time.monotonic() < deadline:
+                    try:
+                        state = json.loads((run_dir / "status.json").read_text()).get("state")
+                    except (OSError, ValueError):
+                        state = None
+                    if state in FINAL:
+                        break
+                    time.sleep(1.0)
+                if state != "completed":
+                    raise SystemExit(f"bench: the dashboard run ended {state}")
+                time.sleep(2.0)  # let the tabs draw the final state (part of what watching costs)
+                page.screenshot(path=str(tmp / "dashboard.png"), full_page=True)
+            finally:
+                browser.close()
+        return run_dir
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def cli_run(tmp: Path, config: Path, label: str, threads: int | None = None) -> Path:
+    runs = tmp / f"runs-{label}"
+    cmd = [sys.executable, "-m", "transfer_core", "train", str(config), "--runs-dir", str(runs), "-q"]
+    if threads:
+        cmd += ["--set", f"train.threads={threads}"]
+    env = dict(os.environ, TRANSFER_LAB_DATA=str(tmp / "data"), TRANSFER_LAB_CACHE=str(tmp / f"cache-{label}"))
+    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"bench: CLI run failed ({out.returncode}): {out.stderr[-2000:]}")
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="1 epoch on 40 training images per class")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--tabs", type=int, default=3)
+    args = p.parse_args(argv)
+    if not Path(CHROMIUM).exists():
+        print(f"error: chromium not found at {CHROMIUM} (apt-get install chromium)", file=sys.stderr)
+        return 2
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        print("error: playwright is not installed (pip install playwright)", file=sys.stderr)
+        return 2
+    epochs = args.epochs or (1 if args.quick else 2)
+    few_shot = 40 if args.quick else None
+    sys.path.insert(0, str(ROOT))
+    from transfer_core.jobs import ui_threads
+
+    tmp = Path(tempfile.mkdtemp(prefix="transfer-lab-dash-bench-"))
+    print(f"bench_dashboard: {os.cpu_count()} CPUs, load average {'%.1f %.1f %.1f' % os.getloadavg()}; scratch {tmp}")
+    # Order: dashboard, CLI, dashboard, CLI (each side averaged: the load of a shared machine
+    # drifts). The CLI trains the dashboard run's own config.yaml.
+    ui_dir = dashboard_run(tmp, epochs, args.tabs, few_shot)
+    config = ui_dir / "config.yaml"
+    ui_ips, n_ep, ui_s = _throughput(ui_dir)
+    cli_a = _throughput(cli_run(tmp, config, "cli-a"))
+    ui2_dir = dashboard_run(tmp, epochs, args.tabs, few_shot)
+    ui2 = _throughput(ui2_dir)
+    cli_b = _throughput(cli_run(tmp, config, "cli-b"))
+    cli_t = _throughput(cli_run(tmp, config, "cli-t", threads=ui_threads()))
+    ui_mean = (ui_ips + ui2[0]) / 2
+    cli_mean = (cli_a[0] + cli_b[0]) / 2
+    print(f"dashboard + {args.tabs} tabs ({ui_threads()} torch thread(s)) : {ui_ips:7.1f} / {ui2[0]:7.1f} img/s  ({n_ep} epochs)")
+    print(f"CLI ({_threads_default()} torch threads)                   : {cli_a[0]:7.1f} / {cli_b[0]:7.1f} img/s")
+    print(f"CLI with train.threads={ui_threads()}                  : {cli_t[0]:7.1f} img/s")
+    print(f"RATIO c) dashboard/CLI {ui_mean / cli_mean:.3f}  [goal >= 0.95]")
+    print(f"RATIO c') dashboard/CLI at the same thread count {ui_mean / cli_t[0]:.3f}")
+    print(f"end: load average {'%.1f %.1f %.1f' % os.getloadavg()}")
+    return 0
+
+
+def _threads_default() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,476 @@
+"""Frozen-backbone features: extracted in one pass over the data, cached on disk.
+
+Why: when every backbone of a run is fully frozen (a linear probe, or a fusion of
+frozen backbones) the bodies are fixed functions of the image, so forwarding them
+every epoch repeats the same work. The trainer asks :func:`prepare_features` for the
+features of both splits and then trains only the head, projections and alpha on them.
+Changing alpha, the head, lr, epochs or the optimizer reuses the cache; any change to
+what the features depend on (backbone, weights, data, split, preprocessing, torch
+versions, the device and precision they were computed with) gives a new key.
+
+Layout (one file per backbone and split, written atomically)::
+
+    <cache>/features/<backbone>/<split>-<key>.pt   {"features": float32 N x D,
+                                                    "labels": int64 N,
+                                                    "key": the key material, "version": 1}
+
+``<cache>`` is ``$TRANSFER_LAB_CACHE``, else ``<runs>/_cache``. Files are read with
+``weights_only=True`` and checked against the key material they carry, so a truncated
+key hash can never hand back the wrong features.
+
+Frozen bodies are evaluated in eval mode for extraction (BatchNorm running statistics,
+no dropout / stochastic depth inside a frozen body) and on the unaugmented images: a
+cached run does not augment (the trainer records a warning when ``data.augment`` is on;
+``train.feature_cache: false`` trains through the bodies instead).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from .config import RunConfig, runs_dir
+from .data import DataBundle, images_to_float
+from .runs import atomic_write_bytes
+
+__all__ = [
+    "FEATURES_VERSION",
+    "AUGMENT_NOTE",
+    "FeatureSet",
+    "cache_dir",
+    "cache_size_bytes",
+    "clear_cache",
+    "cache_decision",
+    "weights_identity",
+    "feature_key",
+    "extract_features",
+    "prepare_features",
+    "image_batches",
+]
+
+log = logging.getLogger(__name__)
+
+FEATURES_VERSION = 1
+_SUBDIR = "features"
+AUGMENT_NOTE = (
+    "data.augment is not applied: every backbone is frozen, so this run trains on cached features of the "
+    "unaugmented images (set train.feature_cache: false to augment through the frozen bodies)"
+)
+
+ProgressFn = Callable[[int, int], None]  # (batches done, batches in all)
+
+
+# --------------------------------------------------------------------------- location
+
+
+def cache_dir(runs_root: str | os.PathLike | None = None) -> Path:
+    """The cache root: ``$TRANSFER_LAB_CACHE``, else ``<runs>/_cache`` (read at call time)."""
+    env = os.environ.get("TRANSFER_LAB_CACHE")
+    if env:
+        return Path(env)
+    return runs_dir(runs_root) / "_cache"
+
+
+def _features_dir(root: str | os.PathLike | None, runs_root: str | os.PathLike | None = None) -> Path:
+    return (Path(root) if root is not None else cache_dir(runs_root)) / _SUBDIR
+
+
+def cache_size_bytes(root: str | os.PathLike | None = None, runs_root: str | os.PathLike | None = None) -> int:
+    """Bytes the feature cache takes on disk (0 when there is none)."""
+    base = _features_dir(root, runs_root)
+    total = 0
+    if not base.is_dir():
+        return 0
+    for dirpath, _dirs, files in os.walk(base):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def clear_cache(root: str | os.PathLike | None = None, runs_root: str | os.PathLike | None = None) -> int:
+    """Delete every cached feature file; returns the bytes freed.
+
+    Only the ``features`` folder inside the cache root is removed, never the root itself
+    (``$TRANSFER_LAB_CACHE`` may point at a folder that holds other things). A run that
+    already loaded its features keeps training; one writing at that moment logs a
+    warning and carries on with its features in memory.
+    """
+    base = _features_dir(root, runs_root)
+    size = cache_size_bytes(root, runs_root)
+    if base.is_dir():
+        shutil.rmtree(base, ignore_errors=True)
+    return size
+
+
+# --------------------------------------------------------------------------- when
+
+
+def cache_decision(cfg: RunConfig, model: nn.Module) -> tuple[bool, str]:
+    """Whether a run trains on cached features, and why (or why not), in one line."""
+    bodies = list(getattr(model, "bodies", []))
+    if not bodies or not hasattr(model, "forward_features"):
+        return False, "the model has no backbone bodies"
+    if not getattr(cfg.train, "feature_cache", True):
+        return False, "train.feature_cache is off"
+    not_frozen = [b.name for b in bodies if not b.fully_frozen]
+    if not_frozen:
+        return False, f"not every backbone is fully frozen ({', '.join(not_frozen)} trains)"
+    if cfg.train.bn_train_frozen:
+        # BatchNorm in train mode makes the features depend on the batch: not a fixed function.
+        return False, "train.bn_train_frozen keeps frozen BatchNorm in train mode, so features are not fixed"
+    return True, "every backbone is fully frozen"
+
+
+# --------------------------------------------------------------------------- key
+
+
+def _tensor_digest(module: nn.Module) -> str:
+    """sha256 over a module's state (names, shapes, dtypes, bytes): the identity of random init."""
+    h = hashlib.sha256()
+    for name, t in module.state_dict().items():
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:  # noqa: ARG001 - size/mtime key the memo
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def weights_identity(source: str, body: nn.Module, runs_root: str | os.PathLike | None = None) -> dict[str, Any]:
+    """What identifies the weights a body was loaded with.
+
+    imagenet: torchvision's weights enum. file: the file's sha256 (memoised on path, size
+    and mtime). run: the source run id and its checkpoint's size and mtime (a completed
+    run's checkpoint no longer changes). none: a digest of the random-init state itself,
+    which depends on the seed and on the other bodies built before it.
+    """
+    source = source.strip()
+    spec = getattr(body, "spec", None)
+    if source == "imagenet":
+        return {"source": "imagenet", "weights": getattr(spec, "weights_enum", "")}
+    if source.startswith("file:"):
+        p = Path(source[5:]).expanduser().resolve()
+        try:
+            st = p.stat()
+            return {"source": "file", "path": str(p), "sha256": _file_sha256(str(p), st.st_size, st.st_mtime_ns)}
+        except OSError:
+            pass  # loaded earlier, gone now: fall back to the state itself
+    elif source.startswith("run:"):
+        from .runs import RunStore
+
+        try:
+            run = RunStore(runs_root).get(source[4:])
+            st = run.checkpoint_path.stat()
+            return {"source": "run", "run": run.id, "checkpoint": [st.st_size, st.st_mtime_ns]}
+        except (ValueError, OSError):
+            pass
+    return {"source": source if source == "none" else "state", "sha256": _tensor_digest(body)}
+
+
+def _data_key(cfg: RunConfig, bundle: DataBundle) -> dict[str, Any]:
+    d = cfg.data
+    out: dict[str, Any] = {
+        "dataset": d.dataset,
+        "classes": d.classes,
+        "class_names": list(bundle.classes),
+        "train_per_class": d.train_per_class,
+        "val_fraction": float(d.val_fraction),
+        "image_size": int(d.image_size),
+        "seed": int(cfg.seed),  # the split depends on it
+        "source": bundle.info.get("source"),
+        # build_data's fingerprint: source, file identities, split indices, preprocessing
+        "fingerprint": bundle.info.get("fingerprint"),
+    }
+    if d.dataset == "shapes":
+        out["shapes"] = [int(d.shapes_classes), int(d.shapes_per_class)]
+    return out
+
+
+def _compute_key(device: torch.device, amp_dtype: torch.dtype | None) -> dict[str, Any]:
+    return {"device": device.type, "amp": str(amp_dtype).replace("torch.", "") if amp_dtype is not None else None}
+
+
+def feature_key(
+    cfg: RunConfig,
+    bundle: DataBundle,
+    index: int,
+    body: nn.Module,
+    split: str,
+    n: int,
+    runs_root: str | os.PathLike | None = None,
+    compute: dict[str, Any] | None = None,
+    weights: dict[str, Any] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """``(hex key, key material)`` of backbone ``index``'s features on ``split``."""
+    import torchvision
+
+    material = {
+        "version": FEATURES_VERSION,
+        "backbone": body.name,
+        "weights": weights if weights is not None else weights_identity(cfg.backbones[index].weights, body, runs_root),
+        "input_size": int(getattr(body, "size", cfg.data.image_size)),
+        "data": _data_key(cfg, bundle),
+        "split": split,
+        "n": int(n),
+        "preprocessing": dict(bundle.preprocessing),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "compute": compute or {"device": "cpu", "amp": None},
+    }
+    blob = json.dumps(material, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32], json.loads(blob)
+
+
+def _path(base: Path, backbone: str, split: str, key: str) -> Path:
+    return base / backbone / f"{split}-{key}.pt"
+
+
+# --------------------------------------------------------------------------- extraction
+
+
+def _labels_of(ds: Any) -> torch.Tensor | None:
+    labels = getattr(ds, "labels", None)
+    return labels.long() if isinstance(labels, torch.Tensor) else None
+
+
+def image_batches(ds: Any, batch_size: int, num_workers: int = 0, pin_memory: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Unaugmented ``(images, labels)`` batches of a dataset, in order, each image read once.
+
+    In-memory datasets are sliced as uint8 (converted to float by the caller, on the
+    device); file datasets are decoded item by item through ``ds.image`` (no
+    augmentation), in worker processes when ``num_workers`` > 0.
+    """
+    images = getattr(ds, "images", None)
+    labels = _labels_of(ds)
+    if isinstance(images, torch.Tensor) and labels is not None:
+        for i in range(0, len(ds), batch_size):
+            x, y = images[i : i + batch_size], labels[i : i + batch_size]
+            yield (x.pin_memory() if pin_memory else x), y
+        return
+    loader = torch.utils.data.DataLoader(
+        _Unaugmented(ds), batch_size=batch_size, shuffle=False, num_workers=num_workers, pin_memory=pin_memory
+    )
+    yield from loader
+
+
+class _Unaugmented(torch.utils.data.Dataset):
+    """Items of ``ds`` without its training augmentation (``ds.image`` where it exists)."""
+
+    def __init__(self, ds: Any):
+        self.ds = ds
+        self.labels = _labels_of(ds)
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        if hasattr(self.ds, "image") and self.labels is not None:
+            return self.ds.image(i), int(self.labels[i])  # uint8, no augmentation
+        x, y = self.ds[i]
+        return x, int(y)
+
+
+def to_model_input(x: torch.Tensor, device: torch.device, channels_last: bool = False) -> torch.Tensor:
+    """A batch on its way to the model: to the device, uint8 -> float [0, 1] there, 1 -> 3 channels."""
+    x = x.to(device, non_blocking=True)
+    if x.dtype == torch.uint8:
+        x = images_to_float(x)
+    if channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+__all__.append("to_model_input")
+
+
+def extract_features(
+    bodies: Sequence[nn.Module],
+    ds: Any,
+    device: torch.device,
+    batch_size: int = 256,
+    amp_dtype: torch.dtype | None = None,
+    check_stop: Callable[[], None] | None = None,
+    on_batch: Callable[[], None] | None = None,
+    num_workers: int = 0,
+    channels_last: bool = False,
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Features of every body on ``ds`` in ONE pass over the data; float32 on the CPU.
+
+    Each batch is read (decoded) once and handed to every body. Bodies run in eval mode
+    and are put back in the mode they were in.
+    """
+    modes = [b.training for b in bodies]
+    outs: list[list[torch.Tensor]] = [[] for _ in bodies]
+    ys: list[torch.Tensor] = []
+    try:
+        for b in bodies:
+            b.eval()
+        with torch.inference_mode():
+            for x, y in image_batches(ds, batch_size, num_workers, pin_memory=device.type == "cuda"):
+                if check_stop is not None:
+                    check_stop()
+                x = to_model_input(x, device, channels_last)
+                with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                    for i, body in enumerate(bodies):
+                        outs[i].append(body(x).float().cpu())
+                ys.append(torch.as_tensor(y).long().cpu())
+                if on_batch is not None:
+                    on_batch()
+    finally:
+        for b, m in zip(bodies, modes):
+            b.train(m)
+    labels = torch.cat(ys) if ys else torch.zeros(0, dtype=torch.long)
+    feats = [torch.cat(o) if o else torch.zeros(0, getattr(b, "feature_dim", 0)) for o, b in zip(outs, bodies)]
+    return feats, labels
+
+
+# --------------------------------------------------------------------------- the cache
+
+
+@dataclass
+class FeatureSet:
+    """Cached features of every body for both splits (CPU tensors, float32)."""
+
+    train: list[torch.Tensor]
+    train_labels: torch.Tensor
+    val: list[torch.Tensor]
+    val_labels: torch.Tensor
+    loaded: list[str] = field(default_factory=list)  # "<backbone>/<split>" read from the cache
+    extracted: list[str] = field(default_factory=list)  # "<backbone>/<split>" computed now
+    files: list[Path] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _load(path: Path, material: dict[str, Any], n: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    if not path.is_file():
+        return None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+        feats, labels = obj["features"], obj["labels"]
+        if obj.get("key") != material or not isinstance(feats, torch.Tensor) or feats.dim() != 2:
+            raise ValueError("key or format mismatch")
+        if feats.shape[0] != n or labels.shape[0] != n or feats.dtype != torch.float32:
+            raise ValueError(f"holds {feats.shape[0]} rows, expected {n}")
+        return feats, labels.long()
+    except Exception as exc:  # a damaged or foreign file is a miss, never an error
+        log.warning("ignoring cached features %s: %s", path, exc)
+        return None
+
+
+def _save(path: Path, feats: torch.Tensor, labels: torch.Tensor, material: dict[str, Any]) -> bool:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        torch.save({"features": feats.contiguous(), "labels": labels, "key": material, "version": FEATURES_VERSION}, buf)
+        atomic_write_bytes(path, buf.getvalue())
+        return True
+    except OSError as exc:  # a full disk or a cleared cache must not fail the run
+        log.warning("could not write cached features %s: %s", path, exc)
+        return False
+
+
+def prepare_features(
+    model: nn.Module,
+    bundle: DataBundle,
+    cfg: RunConfig,
+    device: torch.device,
+    runs_root: str | os.PathLike | None = None,
+    cache_root: str | os.PathLike | None = None,
+    batch_size: int = 256,
+    amp_dtype: torch.dtype | None = None,
+    check_stop: Callable[[], None] | None = None,
+    on_progress: ProgressFn | None = None,
+    num_workers: int = 0,
+    channels_last: bool = False,
+    dist: Any = None,
+) -> FeatureSet:
+    """Features of every body of ``model`` on both splits: from the cache, else extracted.
+
+    Bodies whose features are missing for a split are extracted together in one pass
+    over that split, then written to the cache. ``on_progress(done, total)`` is called
+    per extraction batch; ``check_stop`` too (it raises to stop; nothing partial is kept).
+    ``dist`` (a :class:`transfer_core.distributed.DistContext`, under torchrun): each rank
+    extracts its share of the batches, every rank gets all of them, rank 0 writes the files.
+    """
+    import time
+
+    t0 = time.perf_counter()
+    base = _features_dir(cache_root, runs_root)
+    bodies = list(model.bodies)
+    compute = _compute_key(device, amp_dtype)
+    idents = [weights_identity(cfg.backbones[i].weights, b, runs_root) for i, b in enumerate(bodies)]
+    splits = {"train": bundle.train, "val": bundle.val}
+    result: dict[str, tuple[list[torch.Tensor | None], torch.Tensor | None]] = {}
+    fs = FeatureSet([], torch.zeros(0), [], torch.zeros(0))
+    plan: list[tuple[str, Any, list[int], list[tuple[Path, dict[str, Any]]]]] = []
+    for split, ds in splits.items():
+        n = len(ds)
+        feats: list[torch.Tensor | None] = [None] * len(bodies)
+        labels: torch.Tensor | None = None
+        keys = []
+        for i, body in enumerate(bodies):
+            key, material = feature_key(cfg, bundle, i, body, split, n, runs_root, compute, idents[i])
+            keys.append((_path(base, body.name, split, key), material))
+        hits = [_load(path, material, n) for path, material in keys]
+        if dist is not None:  # DDP hook: a hit only where every rank has it, so all ranks extract alike
+            hits = dist.agree_hits(hits)
+        for i, (body, hit, (path, _material)) in enumerate(zip(bodies, hits, keys)):
+            if hit is not None:
+                feats[i], labels = hit
+                fs.loaded.append(f"{body.name}/{split}")
+                fs.files.append(path)
+        missing = [i for i, f in enumerate(feats) if f is None]
+        result[split] = (feats, labels)
+        if missing:
+            plan.append((split, ds, missing, keys))
+    total = sum(-(-len(ds) // batch_size) for _, ds, _, _ in plan)
+    if dist is not None:  # DDP hook: this rank extracts every N-th batch
+        total = sum(dist.shard_batches(-(-len(ds) // batch_size)) for _, ds, _, _ in plan)
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if on_progress is not None:
+            on_progress(done, total)
+
+    for split, ds, missing, keys in plan:
+        log.info("extracting %s features of %s (%d images)", split, ", ".join(bodies[i].name for i in missing), len(ds))
+        args = ([bodies[i] for i in missing], ds, device, batch_size, amp_dtype, check_stop, tick, num_workers, channels_last)
+        # DDP hook: each rank extracts its share of the batches, gathered back in order
+        got, labels = dist.extract_features(extract_features, *args) if dist is not None else extract_features(*args)
+        feats, _ = result[split]
+        for i, f in zip(missing, got):
+            feats[i] = f
+            path, material = keys[i]
+            if (dist is None or dist.is_main) and _save(path, f, labels, material):
+                fs.files.append(path)
+            fs.extracted.append(f"{bodies[i].name}/{split}")
+        result[split] = (feats, labels)
+    fs.train, fs.train_labels = [f for f in result["train"][0] if f is not None], result["train"][1]  # type: ignore[assignment]
+    fs.val, fs.val_labels = [f for f in result["val"][0] if f is not None], result["val"][1]  # type: ignore[assignment]
+    if fs.train_labels is None or fs.val_labels is None:  # pragma: no cover - both splits always resolve
+        raise RuntimeError("feature cache: labels missing")
+    fs.seconds = time.perf_counter() - t0
+    return fs
