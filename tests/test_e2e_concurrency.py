@@ -1,0 +1,223 @@
+"""Several browser sessions against one real dashboard server (Debian chromium + playwright).
+
+* Two sessions press Start at the same moment: one run trains, the other waits in the
+  queue, both complete (one after the other). A third session's queued run is removed
+  by its Stop button and never trains.
+* Five sessions watch one live run: every one of them updates (its plotted epochs grow)
+  without a reload. The 10-minute memory measurement of the same situation is
+  ``bench/memory_watch.py``; here the server's RSS is only sampled and printed.
+
+Each browser context is its own Streamlit session. Runs are tiny: few-shot digits
+(set on the Data page), resnet18 at 32 px, a few epochs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from browser_utils import (
+    ARTIFACTS,
+    launch,
+    require_browser,
+    run_id_of,
+    set_number,
+    start_server,
+    stop_server,
+    vm_rss_kb,
+    wait_idle,
+)
+from transfer_core.runs import Run
+
+pytestmark = pytest.mark.e2e
+
+TIMEOUT_MS = 180_000  # a busy 2-core machine: page loads and reruns can take long
+# The last plotted epoch of the Train page's curves: -1 while the chart is not drawn, 0 while empty.
+LAST_EPOCH_JS = """() => {
+  const el = document.querySelector('.st-key-train_curves .js-plotly-plot');
+  if (!el || !el.data || !el.data.length) return -1;
+  return el.data[0].x.length ? Math.max(...el.data[0].x) : 0;
+}"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One server for both tests (its caches warm up once); each test tells its own runs apart."""
+    require_browser()
+    folder = tmp_path_factory.mktemp("concurrency")
+    proc, url = start_server(folder)
+    yield proc, url, folder
+    stop_server(proc)
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = launch(pw)
+        yield b
+        b.close()
+
+
+def _session(browser, url: str, train_per_class: int, epochs: int, small_val: bool = False):
+    """A new session (browser context) on the Train page, with a few-shot Data setting."""
+    ctx = browser.new_context(viewport={"width": 1300, "height": 900})
+    ctx.set_default_timeout(TIMEOUT_MS)
+    ctx.set_default_navigation_timeout(TIMEOUT_MS)
+    page = ctx.new_page()
+    page.goto(url, wait_until="domcontentloaded")
+    wait_idle(page, TIMEOUT_MS)
+    page.get_by_role("link", name="Data").first.click()
+    page.wait_for_selector(".st-key-train_per_class input")
+    wait_idle(page, TIMEOUT_MS)
+    set_number(page, "train_per_class", train_per_class)
+    if small_val:  # the smallest validation share (Home on the slider): less to evaluate per epoch
+        page.locator(".st-key-val_fraction input[type=range]").press("Home")
+        wait_idle(page, TIMEOUT_MS)
+    page.get_by_role("link", name="Train").first.click()
+    page.wait_for_selector(".st-key-start button")
+    wait_idle(page, TIMEOUT_MS)
+    set_number(page, "epochs", epochs)
+    return page
+
+
+def _watcher(browser, url: str, rid: str):
+    ctx = browser.new_context(viewport={"width": 1300, "height": 900})
+    ctx.set_default_timeout(TIMEOUT_MS)
+    ctx.set_default_navigation_timeout(TIMEOUT_MS)
+    page = ctx.new_page()
+    page.goto(f"{url}/?run={rid}", wait_until="domcontentloaded")
+    return page
+
+
+def _wait_for(cond, timeout: float, what: str, step: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _raw(runs: Path, rid: str) -> dict:
+    return Run(runs / rid).raw_status()
+
+
+def _on_failure(pages, tmp: Path, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    for i, p in enumerate(pages):
+        print(f"page {i}: {p.url}")
+        try:
+            p.screenshot(path=str(ARTIFACTS / f"{name}_{i}.png"), full_page=True)
+        except Exception:
+            pass
+    shutil.copy(tmp / "server.log", ARTIFACTS / f"{name}_server.log")
+
+
+def test_two_sessions_start_at_once_one_queues_and_stop_removes_a_queued_run(server, browser):
+    _, url, tmp = server
+    runs = tmp / "runs"
+    epochs = 2
+    pages = []
+    try:
+        a = _session(browser, url, 5, epochs)
+        b = _session(browser, url, 5, epochs)
+        c = _session(browser, url, 5, epochs)
+        pages = [a, b, c]
+        # the same moment: the clicks go out back to back, before any page reruns
+        for p in (a, b, c):
+            p.locator(".st-key-start button").click(no_wait_after=True)
+        made = _wait_for(lambda: (lambda ids: ids if len(ids) == 3 else None)(
+            sorted(d.name for d in runs.iterdir() if (d / "config.yaml").is_file()) if runs.is_dir() else []),
+            180, "three run folders")
+        # one trains while the others wait (watched from disk: the pages take a while to redraw)
+        seen_states = _wait_for(lambda: (lambda st: st if sorted(st) == ["queued", "queued", "running"] else None)(
+            [_raw(runs, r)["state"] for r in made]), 120, "one running and two queued runs", step=0.05)
+        assert seen_states
+        page_of = {}
+        for name, p in (("A", a), ("B", b), ("C", c)):
+            page_of[_wait_for(lambda p=p: run_id_of(p), 180, f"session {name}'s run id in its URL")] = p
+        assert sorted(page_of) == made, "each session watches its own run"
+        # the server took the three submits in some order: the newest (queued behind the others) is removed
+        order = sorted(made, key=lambda r: Run(runs / r).raw_status().get("created", 0))
+        keep, removed = order[:2], order[2]
+        waiting = [r for r in keep if _raw(runs, r)["state"] == "queued"]
+        if waiting:  # the one of the two that waits says so
+            page_of[waiting[0]].get_by_text("Queued: waiting for the run in front of it").wait_for()
+        assert _raw(runs, removed)["state"] == "queued", "the last run left the queue before Stop was pressed"
+        wait_idle(page_of[removed], TIMEOUT_MS)  # a rerun in flight can show the old button next to the new one
+        page_of[removed].locator(".st-key-stop button").first.click()
+        _wait_for(lambda: _raw(runs, removed)["state"] == "stopped", 60, "the queued run to be removed")
+        assert "removed from the queue" in _raw(runs, removed)["message"]
+        page_of[removed].get_by_text("The run is stopped").wait_for()
+        # Live views cost the server CPU that training needs: close the sessions, check from disk,
+        # then look at each finished run in a fresh session.
+        for p in pages:
+            p.context.close()
+        pages = []
+
+        for rid in keep:
+            _wait_for(lambda r=rid: _raw(runs, r)["state"] in ("completed", "failed"), 600, f"run {rid} to end")
+            assert _raw(runs, rid)["state"] == "completed", _raw(runs, rid)
+            assert [m["epoch"] for m in Run(runs / rid).metrics()] == list(range(1, epochs + 1))
+        first, second = sorted((_raw(runs, r) for r in keep), key=lambda st: st["started"])
+        assert second["started"] >= first["ended"] - 0.5, "the queued run started before the first one ended"
+        for rid in keep:
+            p = _watcher(browser, url, rid)
+            pages.append(p)
+            p.wait_for_selector(".st-key-train_confusion .js-plotly-plot")
+        assert Run(runs / removed).metrics() == [] and not (runs / removed / "checkpoint.pt").exists(), "it trained"
+    except BaseException:
+        _on_failure(pages, tmp, "e2e_concurrency_queue")
+        raise
+    finally:
+        for p in pages:
+            p.context.close()
+
+
+def test_five_sessions_watch_one_live_run_and_all_update(server, browser):
+    """Each tab's chart, once drawn, must show a later epoch without a reload; then the run is stopped."""
+    proc, url, tmp = server
+    runs = tmp / "runs"
+    pages = []
+    try:
+        first = _session(browser, url, 5, 200, small_val=True)  # far more epochs than needed: stopped below
+        pages = [first]
+        first.locator(".st-key-start button").click()
+        rid = _wait_for(lambda: run_id_of(first), 180, "the run id in the URL")
+        pages += [_watcher(browser, url, rid) for _ in range(4)]
+        rss = [vm_rss_kb(proc.pid)]
+        seen: list[list[int]] = [[] for _ in pages]  # plotted epochs per tab, from its first drawn chart
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            for i, p in enumerate(pages):
+                try:
+                    e = int(p.evaluate(LAST_EPOCH_JS))
+                except Exception:  # mid-navigation or mid-redraw
+                    continue
+                if e >= 0 and (not seen[i] or seen[i][-1] != e):
+                    seen[i].append(e)
+            rss.append(vm_rss_kb(proc.pid))
+            if all(len(s) >= 2 for s in seen):
+                break
+            time.sleep(0.5)
+        for i, s in enumerate(seen):
+            assert len(s) >= 2 and s == sorted(s), f"tab {i} did not update live (plotted epochs seen: {s})"
+        assert _raw(runs, rid)["state"] == "running"
+        wait_idle(first, TIMEOUT_MS)
+        first.locator(".st-key-stop button").first.click()
+        _wait_for(lambda: _raw(runs, rid)["state"] == "stopped", 120, "the run to stop")
+        mb = [r / 1024 for r in rss if r]
+        print(f"server RSS while 5 tabs watched: start {mb[0]:.0f} MB, max {max(mb):.0f} MB, end {mb[-1]:.0f} MB; "
+              f"plotted epochs per tab: {seen}")
+    except BaseException:
+        _on_failure(pages, tmp, "e2e_concurrency_watch")
+        raise
+    finally:
+        for p in pages:
+            p.context.close()
