@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -27,8 +28,15 @@ class _InputError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
 
 
-def _err(msg: str) -> None:
-    print(f"error: {msg}", file=sys.stderr)
+def _worker_rank() -> bool:
+    """A torchrun rank other than 0: it keeps quiet (rank 0 speaks for the run)."""
+    return os.environ.get("RANK", "0") != "0" and "LOCAL_RANK" in os.environ
+
+
+def _err(msg: str, every_rank: bool = False) -> None:
+    """One ``error:`` line; under torchrun only rank 0's, unless every rank failed on its own."""
+    if every_rank or not _worker_rank():
+        print(f"error: {msg}", file=sys.stderr)
 
 
 class _ProgressBar:
@@ -72,65 +80,106 @@ def _print_epoch(tr, epoch: int, metrics: dict[str, Any], improved: bool) -> Non
     )
 
 
-def _with_sigint(fn):
-    """Run ``fn(stop_event)`` with Ctrl-C turned into a clean stop at the next batch."""
+def _with_sigint(fn, distributed: bool = False):
+    """Run ``fn(stop_event)`` with Ctrl-C turned into a clean stop at the next batch.
+
+    Under torchrun SIGTERM stops cleanly too (the dashboard's Stop, torchrun passing a
+    signal on), and a repeat within 2 s is torchrun forwarding the same signal, not a
+    second Ctrl-C.
+    """
     stop = threading.Event()
-    old = signal.getsignal(signal.SIGINT)
+    first: list[float] = []
+    sigs = (signal.SIGINT, signal.SIGTERM) if distributed else (signal.SIGINT,)
+    old = {s: signal.getsignal(s) for s in sigs}
 
     def handler(signum, frame):  # noqa: ARG001
         if stop.is_set():
-            raise KeyboardInterrupt
-        print("\nstopping at the next batch (Ctrl-C again to abort)...", file=sys.stderr, flush=True)
+            if signum == signal.SIGINT and not (distributed and time.monotonic() - first[0] < 2.0):
+                raise KeyboardInterrupt
+            return
+        first.append(time.monotonic())
+        if not _worker_rank():
+            print("\nstopping at the next batch (Ctrl-C again to abort)...", file=sys.stderr, flush=True)
         stop.set()
 
     try:
-        signal.signal(signal.SIGINT, handler)
+        for s in sigs:
+            signal.signal(s, handler)
     except ValueError:  # not the main thread
         pass
     try:
         return fn(stop)
     finally:
         try:
-            signal.signal(signal.SIGINT, old)
+            for s, h in old.items():
+                signal.signal(s, h)
         except ValueError:
             pass
 
 
 def _finish(result) -> int:
-    if result.run is not None:
+    if result.run is not None and not _worker_rank():
         print(f"{result.state}: {result.message}", file=sys.stderr)
         print(result.run.dir)
     if result.state == "completed":
         return EXIT_OK
     if result.state == "stopped":
         return EXIT_STOPPED
-    _err(result.message)
+    _err(result.message, every_rank=True)  # under torchrun: a failing rank > 0 must say why too
     return EXIT_FAILED
+
+
+def _dist_init(args: argparse.Namespace, device_pref: str):
+    """Under torchrun: join the process group (see transfer_core.distributed); else None."""
+    from . import distributed
+
+    return distributed.init_from_env(device_pref, args.dist_backend)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .config import load_yaml
+    from .runs import RunStore
     from .train import run_training
 
     cfg = load_yaml(args.config, args.set)
-    result = _with_sigint(
-        lambda stop: run_training(
-            cfg,
-            args.runs_dir,
-            stop_event=stop,
-            on_progress=None if args.quiet else _ProgressBar(),
-            extra_callbacks=None if args.quiet else {"epoch_end": [_print_epoch]},
+    run = RunStore(args.runs_dir).get(args.into) if args.into else None
+    dist = _dist_init(args, cfg.train.device)
+    try:
+        result = _with_sigint(
+            lambda stop: run_training(
+                cfg,
+                args.runs_dir,
+                run=run,
+                stop_event=stop,
+                on_progress=None if args.quiet else _ProgressBar(),
+                extra_callbacks=None if args.quiet else {"epoch_end": [_print_epoch]},
+                dist=dist,
+            ),
+            distributed=dist is not None,
         )
-    )
+    finally:
+        if dist is not None:
+            dist.close()
     return _finish(result)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    from .runs import RunStore
     from .train import resume_training
 
-    result = _with_sigint(
-        lambda stop: resume_training(args.run, args.runs_dir, stop_event=stop, on_progress=None if args.quiet else _ProgressBar())
-    )
+    dist = None
+    if "LOCAL_RANK" in os.environ:  # torchrun: the backend follows the run's device setting
+        dist = _dist_init(args, RunStore(args.runs_dir).get(args.run).config().train.device)
+    try:
+        result = _with_sigint(
+            lambda stop: resume_training(
+                args.run, args.runs_dir, stop_event=stop, on_progress=None if args.quiet else _ProgressBar(), dist=dist
+            ),
+            distributed=dist is not None,
+        )
+    finally:
+        if dist is not None:
+            dist.close()
     return _finish(result)
 
 
@@ -197,11 +246,18 @@ def _parser() -> argparse.ArgumentParser:
     def runs_dir_arg(sp):
         sp.add_argument("--runs-dir", default=None, help="run store folder (default: $TRANSFER_LAB_RUNS or ./runs)")
 
+    def dist_arg(sp):
+        sp.add_argument("--dist-backend", choices=["auto", "gloo", "nccl"], default="auto",
+                        help="under torchrun: the process group backend (auto: nccl on GPUs, gloo on the CPU)")
+
     t = sub.add_parser("train", help="train a run from a YAML config")
     t.add_argument("config")
     runs_dir_arg(t)
     t.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a config value (repeatable)")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    t.add_argument("--into", default=None, metavar="RUN_DIR",
+                   help="train into this existing, not yet started run folder (the dashboard's launcher uses it)")
+    dist_arg(t)
     t.set_defaults(fn=cmd_train)
 
     r = sub.add_parser("runs", help="list runs")
@@ -213,6 +269,7 @@ def _parser() -> argparse.ArgumentParser:
     rs.add_argument("run", help="run folder or id")
     runs_dir_arg(rs)
     rs.add_argument("-q", "--quiet", action="store_true")
+    dist_arg(rs)
     rs.set_defaults(fn=cmd_resume)
 
     pr = sub.add_parser("predict", help="top-k predictions of a run's model, as JSON")
@@ -237,13 +294,19 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from .distributed import PeerFailed
     from .train import USER_ERRORS
 
     try:
         return args.fn(args)
+    except PeerFailed as exc:  # under torchrun: another rank failed to start; rank 0 says why
+        _err(str(exc))
+        return EXIT_INPUT if exc.user_error else EXIT_FAILED
     except (_InputError, ValueError, FileNotFoundError) as exc:
         if isinstance(exc, USER_ERRORS) or isinstance(exc, (_InputError, FileNotFoundError)) or type(exc) is ValueError:
-            _err(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            # every_rank: an input error under torchrun hits each rank alike, before or without the
+            # process group, and torchrun may end rank 0 before it prints when another rank exits first
+            _err(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, every_rank=True)
             return EXIT_INPUT
         raise
     except KeyboardInterrupt:

@@ -46,6 +46,8 @@ class Job:
     stop_event: threading.Event = field(default_factory=threading.Event)
     progress: dict[str, Any] | None = None
     error: str | None = None  # traceback of an unexpected failure
+    nproc: int = 1  # > 1: a torchrun subprocess with this many DDP ranks (transfer_core.distributed.launch)
+    backend: str = "auto"  # its process group backend
 
 
 class JobManager:
@@ -63,15 +65,19 @@ class JobManager:
         self._closed = False
 
     # public API -------------------------------------------------------------------
-    def submit(self, cfg: RunConfig) -> str:
+    def submit(self, cfg: RunConfig, nproc: int = 1, backend: str = "auto") -> str:
         """Validate, create the run folder as "queued", enqueue; returns the run id.
 
-        Raises ConfigError for invalid settings before anything is written.
+        ``nproc`` > 1 runs it as a torchrun subprocess with that many DDP ranks (one per
+        GPU), in the same device queue. Raises ConfigError for invalid settings before
+        anything is written.
         """
         validate(cfg)
+        if nproc < 1:
+            raise ValueError(f"nproc must be at least 1, got {nproc}")
         device = select_device(cfg.train.device).type
         run = self.store.create(cfg, state="queued")
-        self._enqueue(Job(run.id, cfg, device))
+        self._enqueue(Job(run.id, cfg, device, nproc=int(nproc), backend=backend))
         return run.id
 
     def resume(self, run_ref: str) -> str:
@@ -214,6 +220,9 @@ class JobManager:
             # this thread, it takes effect here (OpenMP's count is per thread; threads
             # created later inherit it), leaving the server's own threads alone.
             torch.set_num_threads(self.threads)
+        if job.nproc > 1:
+            self._run_launched(job, run)
+            return
         try:
             run.mark_live(True)  # first, so a reader never sees "running" without a live owner
             run.set_status("running", "resuming" if job.resume else "")
@@ -231,3 +240,27 @@ class JobManager:
                     run.set_status("failed", f"{type(exc).__name__}: {exc}")
             except OSError:
                 pass
+
+    def _run_launched(self, job: Job, run: Run) -> None:
+        """A DDP job: torchrun in its own session writes the run folder; Stop ends its process group."""
+        from .distributed import launch
+
+        run.mark_live(True)  # ours until rank 0 takes the folder over with its own pid
+        try:
+            run.set_status("running", f"starting torchrun with {job.nproc} processes")
+            ln = launch(run.dir, job.nproc, backend=job.backend)
+        except Exception as exc:  # e.g. no python / torch.distributed to start
+            run.mark_live(False)
+            job.error = traceback.format_exc()
+            run.set_status("failed", f"could not start torchrun: {type(exc).__name__}: {exc}")
+            return
+        try:
+            ln.wait(stop_event=job.stop_event)
+        except BaseException:
+            ln.stop(grace_s=5.0)
+            raise
+        finally:
+            st = ln.finish()
+            run.mark_live(False)
+            if st.get("state") == "failed":
+                job.error = st.get("message")
