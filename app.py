@@ -20,6 +20,7 @@ PAGES = {
     "train": st.Page("pages/train.py", title="Train", icon=":material/model_training:", default=True),
     "results": st.Page("pages/results.py", title="Results", icon=":material/insights:", url_path="results"),
     "predict": st.Page("pages/predict.py", title="Predict", icon=":material/image_search:", url_path="predict"),
+    "compare": st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"), "insights": st.Page("pages/insights.py", title="Insights", icon=":material/lightbulb:", url_path="insights"),  # noqa: E501
 }
 
 QUEUE_REFRESH_S = 2.0

@@ -1,19 +1,24 @@
-"""Predict: top-k classes for an image with the model of a completed run.
+"""Predict: top-k classes for an image with the model of a completed run, and where it looked.
 
 The image is preprocessed by the core with the run's own recipe (size, crop, channels),
-the one its training images had; the page only shows what goes in and what comes out.
+the one its training images had; the page only shows what goes in and what comes out:
+top-k probabilities, a Grad-CAM map per backbone and, for fusion runs, each backbone's
+contribution to the fused features.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from typing import Any
 
 import streamlit as st
 from PIL import Image
 
 from dashboard import widgets as w
+from dashboard import widgets_teaching as wt
 from dashboard.state import run_store, selected_run_id
+from transfer_core import insights as ins
 from transfer_core.backbones import WeightsError
 from transfer_core.config import ConfigError
 from transfer_core.data import DataError, build_data, load_image, preprocess_image, sample_grid
@@ -36,6 +41,17 @@ def _val_samples(run_id: str, runs_root: str, mtime_ns: int) -> dict[str, list[A
     bundle = build_data(cfg.data, cfg.seed)
     # sample_grid takes train images first: hand it the validation split as "train".
     return sample_grid(dataclasses.replace(bundle, train=bundle.val), per_class=SAMPLES_PER_CLASS)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _cams(run_id: str, runs_root: str, mtime_ns: int, image_key: str, target: int | None, _x: Any) -> dict[str, Any]:
+    """Grad-CAM maps, their layers and (fusion) contributions for one preprocessed image."""
+    loaded = _model(run_id, runs_root, mtime_ns)
+    return {
+        "maps": ins.gradcam_maps(loaded, _x, target),
+        "layers": ins.cam_layers(loaded, _x),
+        "contrib": ins.contributions(loaded, _x) if loaded.cfg.method == "fusion" else None,
+    }
 
 
 def _describe(s: Any) -> str:
@@ -143,3 +159,37 @@ with out_col:
         m3.metric("True class", truth, delta="correct" if str(best["class"]) == truth else "wrong",
                   delta_color="normal" if str(best["class"]) == truth else "inverse", delta_arrow="off")
     st.plotly_chart(w.topk_figure(preds), key="pred_topk_chart", config={"displayModeBar": False})
+
+# ---- Grad-CAM: where each backbone looked ---------------------------------------------------
+st.subheader("Where does the model look?")
+names = ins.backbone_names(loaded)
+is_fusion = loaded.cfg.method == "fusion"
+cam_choices = [-1] + list(range(n_classes))
+if ss.get("pred_cam_class") not in cam_choices:
+    ss["pred_cam_class"] = -1
+g1, g2 = st.columns([1, 2])
+cam_for = g1.selectbox(
+    "Explain the class", cam_choices, key="pred_cam_class",
+    format_func=lambda c: "the predicted class" if c == -1 else str(loaded.classes[c]),
+)
+explained = str(best["class"]) if cam_for == -1 else str(loaded.classes[cam_for])
+g2.caption(f"Grad-CAM for class **{explained}**: red areas pushed its score up the most"
+           + (" — one map per backbone, each through the whole fused model." if is_fusion else "."))
+arr = seen.permute(1, 2, 0).numpy()
+try:
+    with st.spinner("Computing Grad-CAM…"):
+        cams = _cams(run_id, str(store.root), mtime, hashlib.sha1(arr.tobytes()).hexdigest(),
+                     None if cam_for == -1 else int(cam_for), seen)
+except Exception as exc:  # noqa: BLE001 - an explanation failing must not hide the prediction
+    st.warning(f"Grad-CAM is not available for this model: {str(exc).splitlines()[0][:200]}", icon=":material/warning:")
+    st.stop()
+n_maps = len(cams["maps"])
+cols = st.columns([1] * (n_maps + 1) + ([2] if is_fusion else [1]))
+cols[0].image(ins.enlarge(arr, 160), caption="input", width="stretch")
+for col, name, cam, layer in zip(cols[1:], names, cams["maps"], cams["layers"]):
+    col.image(ins.cam_overlay(arr, cam, min_size=160), caption=f"{name} · layer {layer}", width="stretch")
+if is_fusion and cams["contrib"] is not None:
+    with cols[-1]:
+        st.markdown("**Contribution to the fused features** — αᵢ·‖Pᵢ fᵢ(x)‖ for this image")
+        st.plotly_chart(wt.contributions_figure(names, cams["contrib"]), key="pred_contrib",
+                        config={"displayModeBar": False})

@@ -14,8 +14,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts
+from dashboard import galleries as gal
+from dashboard import widgets_teaching as wt
 from dashboard.state import job_manager, run_store, select_run, selected_run_id
-from transfer_core.config import dump_yaml
+from transfer_core.backbones import WeightsError
+from transfer_core.config import ConfigError, dump_yaml
+from transfer_core.data import DataError
 from transfer_core.runs import Run
 
 ss = st.session_state
@@ -87,8 +91,46 @@ def _per_class_table(rows: list[dict[str, Any]]) -> None:
     )
 
 
-def _show(rid: str) -> bool:
-    """Draw one run; returns whether it is still active."""
+def _selection_changed(key: str, value: Any) -> bool:
+    """True once when a chart's selection changes (a sticky selection must not override later choices)."""
+    prev_key = f"{key}__prev"
+    if ss.get(prev_key) != value:
+        ss[prev_key] = value
+        return value is not None
+    return False
+
+
+def _galleries(rid: str, run: Run) -> None:
+    """Validation images of the clicked confusion cell, and (on request) the top losses."""
+    st.subheader("Images behind the numbers")
+    picked = ss.get("res_cell")
+    cell = tuple(picked[1:]) if picked and picked[0] == rid else None
+    show_top = st.toggle("Show the top losses", key="res_show_top_losses",
+                         help="The validation images with the highest loss: confident mistakes first")
+    if cell is None:
+        st.caption("Click a cell of the confusion matrix to see its validation images with the predicted "
+                   "probabilities (the diagonal holds the correct ones).")
+        if not show_top:
+            return
+    root, mtime = str(run_store().root), gal.checkpoint_mtime(run)
+    try:
+        with st.spinner("Running the model over the validation images…"):
+            loaded = gal.cached_model(rid, root, mtime)
+            bundle = gal.cached_bundle(rid, root)
+            vp = gal.cached_pass(rid, root, mtime)
+    except (WeightsError, ConfigError, DataError, ValueError) as exc:
+        st.error(f"Cannot show the images of this run: {exc}", icon=":material/error:")
+        return
+    n = len(loaded.classes)
+    if cell is not None and 0 <= cell[0] < n and 0 <= cell[1] < n:
+        gal.cell_gallery(loaded, bundle, vp, int(cell[0]), int(cell[1]), key="res_gallery")
+    if show_top:
+        st.markdown("**Top losses** — the images the model is most confidently wrong (or least sure) about.")
+        gal.top_losses_gallery(loaded, bundle, vp, key="res_top_losses")
+
+
+def _show(rid: str, clickable: bool = False) -> bool:
+    """Draw one run; returns whether it is still active. ``clickable``: confusion cells open a gallery."""
     run = Run(run_store().root / rid)
     summary = run.summary()
     status = run.status()
@@ -125,18 +167,32 @@ def _show(rid: str) -> bool:
             if conf:
                 norm = st.toggle("Row-normalised", key="cm_norm",
                                  help="Show each true class as shares that sum to 1 instead of image counts")
-                st.plotly_chart(charts.confusion_figure(conf, normalised=norm), key="results_confusion",
-                                config={"displayModeBar": False})
+                fig = charts.confusion_figure(conf, normalised=norm)
+                if clickable and state == "completed" and run.checkpoint_path.exists():
+                    event = st.plotly_chart(wt.clickable_confusion(fig, conf), key="results_confusion",
+                                            on_select="rerun", selection_mode="points",
+                                            config={"displayModeBar": False})
+                    st.caption("Click a cell to see its validation images below.")
+                    cell = wt.cell_from_selection(event, conf["labels"])
+                    if _selection_changed(f"results_confusion_{rid}", cell):
+                        ss["res_cell"] = (rid, *cell)
+                else:
+                    st.plotly_chart(fig, key="results_confusion", config={"displayModeBar": False})
         with right:
             if per_class:
                 st.markdown("**Per class**")
                 _per_class_table(per_class)
     elif state not in ("running", "queued"):
         st.caption("No confusion matrix: the run ended before a validation pass was recorded.")
+    if clickable and conf and state == "completed" and run.checkpoint_path.exists():
+        _galleries(rid, run)
 
     with st.expander("Configuration (YAML)", icon=":material/settings:"):
         st.code(dump_yaml(cfg) if cfg else "(unreadable)", language="yaml")
         st.caption(f"Reproduce from a shell: `python -m transfer_core train {run.config_path}`")
+    if state == "completed":
+        st.page_link("pages/insights.py", label="Insights and downloads: embeddings, checkpoint, TorchScript, ONNX, "
+                     "HTML report", icon=":material/download:", query_params={"run": rid})
     return job_manager().is_active(rid) or state in ("running", "queued")
 
 
@@ -170,4 +226,4 @@ if url_run != rid:
 if job_manager().is_active(rid) or Run(run_store().root / rid).status().get("state") in ("running", "queued"):
     _live(rid)
 else:
-    _show(rid)
+    _show(rid, clickable=True)

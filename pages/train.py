@@ -15,7 +15,9 @@ from typing import Any
 import streamlit as st
 
 from dashboard import charts
+from dashboard import demo as demo_ui
 from dashboard import widgets as w
+from dashboard import widgets_teaching as wt
 from dashboard.state import draft_config, job_manager, run_store, select_run, selected_run_id
 from transfer_core.backbones import get_backbone, imagenet_weights_info, list_backbones, trainable_params
 from transfer_core.config import ACTIVATIONS, DEVICES, OPTIMIZERS, ConfigError, DataConfig, from_dict
@@ -180,6 +182,9 @@ def _backbone_picker(i: int, names: list[str], completed: list[Any], imported: l
     train_txt = ", ".join(groups[n:] + ["new head"])
     st.caption(f"Frozen: **{frozen_txt}** · trains: **{train_txt}** · "
                f"{w.human_count(trainable)} of {w.human_count(total)} backbone parameters trainable")
+    if freeze == "all":
+        st.caption(":material/bolt: Fully frozen: features are computed once and cached (see Models), so epochs "
+                   "take seconds; cached runs train on unaugmented images.")
     return {"name": name, "weights": weights, "freeze": freeze}
 
 
@@ -226,6 +231,18 @@ def _build_config(method: str, bodies: list[dict[str, Any]], data: dict[str, Any
     return cfg
 
 
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def _gpus_to_use() -> int:
+    """N when "use N GPUs" is on (a torchrun job, see transfer_core.distributed), else 1 (a thread here)."""
+    n = _gpu_count()
+    return n if n > 1 and ss.get("use_gpus") and ss.get("device") in ("auto", "cuda") else 1
+
+
 def _submit(cfg_dict: dict[str, Any]) -> None:
     """Start button: validate + queue; a ConfigError is shown next to the button, no run made."""
     sig = repr(cfg_dict)
@@ -235,7 +252,7 @@ def _submit(cfg_dict: dict[str, Any]) -> None:
         st.toast("That run was just started: watch it below.", icon=":material/info:")
         return  # a double click: the first click already queued this exact run
     try:
-        rid = job_manager().submit(from_dict(cfg_dict))
+        rid = job_manager().submit(from_dict(cfg_dict), nproc=_gpus_to_use())
     except ConfigError as exc:
         ss["submit_error"] = (exc.field, exc.message)
         return
@@ -341,9 +358,12 @@ def _draw_run(rid: str) -> bool:
     return active
 
 
-@st.fragment(run_every=1.0)
+LIVE_REFRESH_S = 2.0  # every watching tab costs a rerun per tick: 2 s keeps 5 watchers light on a 2-core box
+
+
+@st.fragment(run_every=LIVE_REFRESH_S)
 def _live(rid: str) -> None:
-    """Redraws every second while the run is active; one full rerun when it ends (stops the timer)."""
+    """Redraws every LIVE_REFRESH_S while the run is active; one full rerun when it ends (stops the timer)."""
     if not _draw_run(rid):
         st.rerun(scope="app")
 
@@ -377,6 +397,8 @@ note = ss.pop("preset_note", None)
 if note:
     with pc[4]:
         st.caption(note[0] + ("  \n" + "  \n".join(note[1]) if note[1] else ""))
+
+demo_ui.demo_section()  # guided transfer demo: queues source, transfer and scratch; shows their comparison
 
 settings_col, live_col = st.columns([2, 3], gap="large")
 with settings_col:
@@ -424,6 +446,10 @@ with settings_col:
                          help="auto picks a CUDA GPU, then Apple MPS, then the CPU")
     if ss.get("device") is None:  # segmented control can be cleared by clicking the selected item
         ss["device"] = "auto"
+    if _gpu_count() > 1 and ss.get("device") in ("auto", "cuda"):  # scale-out: one torchrun DDP process per GPU
+        st.toggle(f"Use {_gpu_count()} GPUs", key="use_gpus",
+                  help="Runs as a torchrun subprocess with one DistributedDataParallel process per GPU; "
+                       "the batch size is split between them. Stop ends the whole process group.")
 
     cfg_dict = _build_config(method, bodies, data)
     _save_form()
@@ -434,6 +460,7 @@ with settings_col:
         field, message = err
         st.error(f"**{field}**: {message}" if field else message, icon=":material/error:")
         ss["submit_error"] = None  # shown once, next to the button
+    wt.train_lr_finder(cfg_dict, lr_key="lr")  # range test of these settings; "Use" sets the lr above
 
 # --------------------------------------------------------------------------- watched run
 

@@ -1,0 +1,171 @@
+"""The Train page's guided transfer demo: one button queues the triple, a panel follows it.
+
+The triple (source, transfer from it, from-scratch twin) comes from
+:mod:`transfer_core.demo`. Which runs belong to the demo is a UI choice: kept in
+``st.session_state`` and in the URL (``?demo=<source>,<transfer>,<scratch>``) so a
+reload still shows it; everything else is read from the run store.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import streamlit as st
+
+from dashboard import widgets_teaching as wt
+from dashboard.state import job_manager, run_store, select_run, selected_run_id
+from transfer_core.config import ConfigError
+from transfer_core.demo import ROLES, DemoSizes, demo_sizes, queue_demo
+
+__all__ = ["demo_section", "demo_ids"]
+
+ss = st.session_state
+_KEY = "demo_runs"
+DOUBLE_CLICK_S = 5.0
+TITLES = {"source": "1 · Source", "transfer": "2 · Transfer", "scratch": "3 · From scratch"}
+
+
+def _classes(c: tuple[int, ...]) -> str:
+    c = list(c)
+    return f"{c[0]}–{c[-1]}" if c == list(range(c[0], c[0] + len(c))) else ", ".join(map(str, c))
+
+
+def _n(k: int, word: str) -> str:
+    return f"{k} {word}{'' if k == 1 else 's'}"
+
+
+def _frozen(freeze: int | str) -> str:
+    if freeze == "all":
+        return "body frozen, only the new head trains"
+    return "nothing frozen" if not freeze else f"first {_n(int(freeze), 'layer group')} frozen"
+
+
+def _exists(rid: str) -> bool:
+    return (run_store().root / rid / "config.yaml").is_file()
+
+
+def demo_ids() -> dict[str, str] | None:
+    """role -> run id of this session's demo (from the URL first, so a reload keeps it), or None."""
+    qp = st.query_params.get("demo")
+    if qp:
+        parts = qp.split(",")
+        if len(parts) == len(ROLES) and all(_exists(p) for p in parts):
+            ss[_KEY] = dict(zip(ROLES, parts))
+    ids = ss.get(_KEY)
+    if ids and all(_exists(r) for r in ids.values()):
+        return ids
+    return None
+
+
+def _start(sizes: DemoSizes) -> None:
+    last = ss.get("_demo_started")
+    if last and time.monotonic() - last < DOUBLE_CLICK_S:
+        st.toast("The demo was just queued: watch it below.", icon=":material/info:")
+        return
+    try:
+        ids = queue_demo(job_manager(), sizes)
+    except (ConfigError, ValueError, RuntimeError) as exc:
+        ss["demo_error"] = str(exc)
+        return
+    ss["_demo_started"] = time.monotonic()
+    ss[_KEY] = ids
+    st.query_params["demo"] = ",".join(ids[r] for r in ROLES)
+    ss["watched_run"] = ids["source"]
+    select_run(ids["source"])
+    st.rerun()  # the whole app: the sidebar queue shows the three jobs at once
+
+
+def _state(rid: str) -> tuple[str, Any]:
+    s = run_store().get(rid).summary()
+    state = s.state
+    if state == "interrupted" and job_manager().is_active(rid):
+        state = "running"  # our worker is preparing data and model
+    return state, s
+
+
+def _follow(ids: dict[str, str]) -> None:
+    """Watch the demo's next active run once the watched one (a demo run) has ended."""
+    watched = selected_run_id()
+    if watched not in ids.values() or job_manager().is_active(watched):
+        return
+    for role in ROLES:
+        rid = ids[role]
+        if job_manager().is_active(rid) and rid != watched:
+            ss["watched_run"] = rid
+            select_run(rid)
+            return
+
+
+def _panel(ids: dict[str, str]) -> bool:
+    """Status of the three runs, then their comparison once done; returns whether any is active."""
+    states = {role: _state(ids[role]) for role in ROLES}
+    active = any(job_manager().is_active(ids[r]) for r in ROLES)
+    cols = st.columns(3)
+    for col, role in zip(cols, ROLES):
+        state, s = states[role]
+        value = f"{s.val_acc:.1%}" if s.val_acc is not None and state == "completed" else state
+        col.metric(TITLES[role], value, help=f"run {ids[role]} · {s.name}")
+        if state in ("running", "queued"):
+            p = job_manager().progress(ids[role]) or {}
+            ep = int(p.get("epoch") or 0)
+            col.caption(f"{state} · epoch {ep} of {s.epochs}" if state == "running" and ep else f"{state}…")
+        elif state == "failed":
+            col.caption(f":red[{run_store().get(ids[role]).status().get('message') or 'failed'}]")
+        else:
+            col.caption(f"{state} · {s.dataset} · {_n(s.epochs_done, 'epoch')}")
+    if active:
+        return True
+    (_, tr), (_, sc) = states["transfer"], states["scratch"]
+    if states["transfer"][0] == "completed" and states["scratch"][0] == "completed":
+        gain = round(((tr.val_acc or 0.0) - (sc.val_acc or 0.0)) * 100, 1)
+        verdict = (f"Transfer {'beats' if gain > 0 else 'trails'} scratch by {abs(gain):.1f} points" if gain
+                   else f"Transfer and scratch tie at {(tr.val_acc or 0.0):.1%}")
+        st.markdown(f"**{verdict}** of validation accuracy on the target classes, with the same few labels, "
+                    "split and seed.")
+        rows = [{"label": "transfer from the source", "val_acc": tr.val_acc, "kind": "transfer"},
+                {"label": "from scratch", "val_acc": sc.val_acc, "kind": "scratch"}]
+        st.plotly_chart(wt.kind_bar_figure(rows), key="demo_kinds", config={"displayModeBar": False})
+    else:
+        st.warning("The demo did not finish: see the failed run above.", icon=":material/warning:")
+    st.page_link("pages/compare.py", label="Compare the three runs: curves, table, what differed",
+                 icon=":material/compare_arrows:", query_params={"runs": ",".join(ids[r] for r in ROLES)})
+    return False
+
+
+@st.fragment(run_every=2.0)
+def _panel_live(ids: dict[str, str]) -> None:
+    if not _panel(ids):
+        st.rerun(scope="app")  # stops the timer; the static panel draws the comparison
+
+
+def demo_section() -> None:
+    """The demo's button and, once queued, its live panel. Call at script level, before the live view."""
+    try:
+        sizes = demo_sizes()
+    except (ConfigError, ValueError, TypeError) as exc:
+        st.error(f"Transfer demo settings: {exc}", icon=":material/error:")
+        return
+    ids = demo_ids()
+    if ids:
+        _follow(ids)
+    with st.expander("Guided transfer demo: pretrain a source, transfer it, compare with scratch",
+                     icon=":material/school:", expanded=bool(ids)):
+        c1, c2 = st.columns([3, 1], vertical_alignment="center")
+        c1.markdown(
+            f"1. **Source**: {sizes.backbone} from scratch on {sizes.dataset}, classes "
+            f"{_classes(sizes.source_classes)} ({_n(sizes.source_epochs, 'epoch')}).  \n"
+            f"2. **Transfer**: classes {_classes(sizes.target_classes)} with only **{_n(sizes.target_per_class, 'label')} "
+            f"per class**, starting from the source ({_frozen(sizes.freeze)}; {_n(sizes.target_epochs, 'epoch')}).  \n"
+            f"3. **From scratch**: the same split, seed and settings, random weights.")
+        if c2.button("Run the transfer demo", key="demo_start", type="primary", icon=":material/rocket_launch:",
+                     width="stretch", help="Queues the three runs; they train one after another"):
+            _start(sizes)
+        err = ss.pop("demo_error", None)
+        if err:
+            st.error(f"Could not queue the demo: {err}", icon=":material/error:")
+        if ids:
+            if any(job_manager().is_active(r) for r in ids.values()):
+                _panel_live(ids)
+            else:
+                _panel(ids)

@@ -1,0 +1,137 @@
+"""Compare: several runs side by side — curves, final numbers, and what differed in their settings.
+
+Reads only the run store (configs and metrics). Runs trained on different classes are
+flagged: their accuracies answer different questions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import widgets_teaching as wt
+from dashboard.state import run_store
+from transfer_core.insights import config_diff, not_comparable, run_kind
+
+MAX_DEFAULT = 3
+
+ss = st.session_state
+
+st.title("Compare")
+st.caption("Put runs side by side: learning curves, final accuracy by kind (scratch, transfer, fusion), "
+           "and exactly which settings differed.")
+
+store = run_store()
+summaries = [s for s in store.list() if s.epochs_done > 0]
+if not summaries:
+    st.info("No run has finished an epoch yet. Train a few on the Train page, then compare them here.",
+            icon=":material/info:")
+    st.stop()
+
+by_id = {s.id: s for s in summaries}
+configs_all: dict[str, dict[str, Any]] = {}
+for s in summaries:
+    try:
+        configs_all[s.id] = store.get(s.id).config_dict()
+    except Exception:  # a damaged config.yaml: still listed, compared as empty
+        configs_all[s.id] = {}
+
+
+def _short(rid: str) -> str:
+    s = by_id[rid]
+    kind = run_kind(configs_all.get(rid, {}))
+    return f"{s.name or kind + ' ' + '+'.join(s.backbones)} · {rid[-4:]}"
+
+
+def _option(rid: str) -> str:
+    s = by_id[rid]
+    acc = f" · val acc {s.val_acc:.1%}" if s.val_acc is not None else ""
+    return f"{_short(rid)} ({s.dataset}, {s.state}{acc})"
+
+
+_wanted = st.query_params.get("runs")  # ?runs=a,b,c (the transfer demo links here): preselect once per link
+if _wanted and ss.get("_cmp_link") != _wanted and any(r in by_id for r in _wanted.split(",")):
+    ss["_cmp_link"] = _wanted
+    ss["cmp_runs"] = [r for r in _wanted.split(",") if r in by_id]
+if "cmp_runs" in ss:
+    ss["cmp_runs"] = [r for r in ss["cmp_runs"] if r in by_id]
+else:
+    done = [s.id for s in summaries if s.state == "completed"] or [s.id for s in summaries]
+    ss["cmp_runs"] = done[:MAX_DEFAULT]
+
+picked: list[str] = st.multiselect("Runs to compare", list(by_id), key="cmp_runs", format_func=_option,
+                                   placeholder="Choose two or more runs")
+if not picked:
+    st.info("Choose at least one run above.", icon=":material/info:")
+    st.stop()
+
+configs = {rid: configs_all.get(rid, {}) for rid in picked}
+ref, odd = not_comparable(configs)
+if odd and ref is not None:
+    ref_classes = "all classes" if ref[1] == "all" else (ref[1] if isinstance(ref[1], str) else ", ".join(ref[1]))
+    st.warning(
+        f"Not comparable: {', '.join(_short(r) for r in odd)} "
+        f"{'was' if len(odd) == 1 else 'were'} trained on different classes than the others "
+        f"({ref[0]}, {ref_classes}): their accuracies measure a different task.",
+        icon=":material/warning:",
+    )
+
+rows = []
+for rid in picked:
+    s = by_id[rid]
+    rows.append({
+        "run": _short(rid),
+        "kind": run_kind(configs[rid]),
+        "method": s.method,
+        "backbones": " + ".join(s.backbones),
+        "weights": ", ".join(s.weights),
+        "epochs": f"{s.epochs_done} / {s.epochs}",
+        "final val acc": s.val_acc,
+        "best val acc": s.best_val_acc,
+        "comparable": rid not in odd,
+        "id": rid,
+    })
+
+fair = [r for r in rows if r["comparable"] and r["final val acc"] is not None]
+m = st.columns(4)
+m[0].metric("Runs", len(picked))
+if fair:
+    best = max(fair, key=lambda r: r["final val acc"])
+    worst = min(fair, key=lambda r: r["final val acc"])
+    m[1].metric("Best final val accuracy", f"{best['final val acc']:.1%}")
+    m[2].metric("Best run", best["kind"], help=best["run"])
+    if len(fair) > 1:
+        m[3].metric("Spread (best − worst)", f"{best['final val acc'] - worst['final val acc']:.1%}",
+                    help="between the comparable runs")
+
+st.plotly_chart(wt.compare_curves_figure({_short(rid): store.get(rid).metrics() for rid in picked}),
+                key="cmp_curves", config={"displayModeBar": False})
+st.plotly_chart(wt.kind_bar_figure([{"label": r["run"] + ("" if r["comparable"] else " (other classes)"),
+                                     "val_acc": r["final val acc"], "kind": r["kind"]}
+                                    for r in rows]), key="cmp_kinds", config={"displayModeBar": False})
+
+st.dataframe(
+    pd.DataFrame(rows).drop(columns=["id"]), key="cmp_table", hide_index=True, width="stretch",
+    column_config={
+        "final val acc": st.column_config.ProgressColumn("final val acc", format="percent", min_value=0, max_value=1),
+        "best val acc": st.column_config.NumberColumn("best val acc", format="percent"),
+        "comparable": st.column_config.CheckboxColumn("comparable", help="same dataset and classes as most runs"),
+    },
+)
+
+st.subheader("What was different")
+diff = config_diff(configs)
+if len(picked) < 2:
+    st.caption("Pick a second run to see which settings differ.")
+elif not diff:
+    st.caption("These runs have identical settings (only their names may differ).")
+else:
+    table = pd.DataFrame(
+        {_short(rid): ["—" if diff[k][rid] is None else str(diff[k][rid]) for k in diff] for rid in picked},
+        index=list(diff),
+    )
+    table.index.name = "setting"
+    st.caption(f"{len(diff)} setting{'s' if len(diff) != 1 else ''} differ; every other setting is the same.")
+    st.dataframe(table, key="cmp_diff", width="stretch")

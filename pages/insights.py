@@ -1,0 +1,298 @@
+"""Insights: look inside a trained model.
+
+Sections: what the features look like (PCA / t-SNE), what each backbone brings to a
+fusion (α, drop-one ablation, disagreement), which images it gets wrong (confusion
+cells, top losses), a learning-rate range test, and exports (checkpoint, TorchScript,
+ONNX, config, HTML report). Heavy results come from the core and are cached per run
+and checkpoint version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts
+from dashboard import galleries as gal
+from dashboard import widgets_teaching as wt
+from dashboard.state import run_store, selected_run_id
+from transfer_core import insights as ins
+from transfer_core.backbones import WeightsError
+from transfer_core.config import ConfigError, dump_yaml
+from transfer_core.data import DataError
+
+SECTIONS = ["Embeddings", "Fusion", "Errors", "Learning rate", "Export"]
+MAX_POINTS = 600  # points per embedding map (t-SNE speed)
+GALLERY = 12
+TOP_LOSSES = 8
+
+ss = st.session_state
+
+
+# --------------------------------------------------------------------------- cached core calls
+
+
+# The model, its validation data and one pass over them: shared with the Results page's galleries.
+_model, _bundle, _pass = gal.cached_model, gal.cached_bundle, gal.cached_pass
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _embeddings(run_id: str, runs_root: str, mtime_ns: int, method: str) -> dict[str, Any]:
+    loaded = _model(run_id, runs_root, mtime_ns)
+    return ins.embeddings(loaded, _bundle(run_id, runs_root), method, max_points=MAX_POINTS,
+                          vp=_pass(run_id, runs_root, mtime_ns))
+
+
+def _label(s: Any) -> str:
+    acc = f" · val acc {s.val_acc:.1%}" if s.val_acc is not None else ""
+    return f"{s.name or s.method + ' ' + '+'.join(s.backbones)} · {s.id[-4:]} ({s.dataset}{acc})"
+
+
+def _selection_changed(key: str, value: Any) -> bool:
+    """True once when a chart's selection changes (a sticky selection must not override later choices)."""
+    prev_key = f"{key}__prev"
+    if ss.get(prev_key) != value:
+        ss[prev_key] = value
+        return value is not None
+    return False
+
+
+# --------------------------------------------------------------------------- page
+
+st.title("Insights")
+st.caption("Look inside a trained model: what its features separate, what each backbone brings, "
+           "which images it gets wrong — and take it with you.")
+
+store = run_store()
+finished = {s.id: s for s in store.finished()}
+if not finished:
+    st.info("No completed run yet. Train one on the Train page, then come back here.", icon=":material/info:")
+    st.stop()
+
+watched = selected_run_id()
+if ss.get("ins_run") not in finished:
+    ss["ins_run"] = watched if watched in finished else next(iter(finished))
+def _forget_picks() -> None:
+    """Picked images and cells belong to the previous run: drop them."""
+    for k in [k for k in ss if str(k).startswith(("ins_emb_pick", "ins_cell_")) or str(k).endswith("__prev")]:
+        del ss[k]
+
+
+run_id = st.selectbox("Completed run", list(finished), key="ins_run", format_func=lambda r: _label(finished[r]),
+                      on_change=_forget_picks)
+run = store.get(run_id)
+root = str(store.root)
+try:
+    mtime = run.checkpoint_path.stat().st_mtime_ns
+except OSError:
+    mtime = -1
+try:
+    with st.spinner("Loading the model and its validation images…"):
+        loaded = _model(run_id, root, mtime)
+        bundle = _bundle(run_id, root)
+except (WeightsError, ConfigError, DataError, ValueError) as exc:
+    st.error(f"Cannot load run {run_id}: {exc}", icon=":material/error:")
+    st.stop()
+
+cfg = loaded.cfg
+kind = ins.run_kind(run.config_dict())
+names = ins.backbone_names(loaded)
+is_fusion = cfg.method == "fusion"
+
+head = st.columns(4)
+head[0].metric("Kind", kind)
+head[1].metric("Backbones", len(names), help=" + ".join(names))
+head[2].metric("Classes", len(loaded.classes))
+head[3].metric("Validation images", f"{len(bundle.val):,}")
+st.caption(f"{' + '.join(names)} · {cfg.data.dataset} · checkpoint of epoch {loaded.epoch}")
+
+section = st.segmented_control("Section", SECTIONS, key="ins_section", default=SECTIONS[0], required=True,
+                               label_visibility="collapsed") or SECTIONS[0]
+
+
+def _vp():  # noqa: ANN202
+    try:
+        with st.spinner("Running the model over the validation images…"):
+            return _pass(run_id, root, mtime)
+    except DataError as exc:
+        st.error(str(exc), icon=":material/error:")
+        st.stop()
+
+
+# ---- 1. embeddings -----------------------------------------------------------------------------
+if section == "Embeddings":
+    st.subheader("What the features separate")
+    st.caption("Each dot is a validation image, placed by its features (one map per backbone"
+               + (", plus the fused vector the classifier sees" if is_fusion else "")
+               + "). Classes that form separate clouds are easy to tell apart. Click a dot to see its image.")
+    method = st.radio("Projection", ["pca", "tsne"], key="ins_emb_method", horizontal=True,
+                      format_func={"pca": "PCA (fast, linear)", "tsne": "t-SNE (slower, keeps neighbours)"}.get)
+    vp = _vp()
+    with st.spinner("Projecting the features…"):
+        maps = _embeddings(run_id, root, mtime, method)
+    n_pts = len(next(iter(maps.values()))[1]) if maps else 0
+    st.caption(f"{n_pts} of {vp.total} validation images (at most {MAX_POINTS}, every class kept).")
+    charts_col, pick_col = st.columns([3, 1], gap="large")
+    with charts_col:
+        items = list(maps.items())
+        for row in range(0, len(items), 2):
+            cols = st.columns(2)
+            for col, (i, (name, (pts, labels, idx))) in zip(cols, enumerate(items[row:row + 2], start=row)):
+                key = f"ins_emb_{i}"
+                title = "fused representation" if name == "fused" else name
+                event = col.plotly_chart(wt.embedding_figure(pts, labels, idx, loaded.classes, title), key=key,
+                                         on_select="rerun", selection_mode="points",
+                                         config={"displayModeBar": False})
+                picked = wt.point_from_selection(event)
+                if _selection_changed(key, picked):
+                    ss["ins_emb_pick"] = picked
+    with pick_col:
+        pick = ss.get("ins_emb_pick")
+        if pick is None or not (0 <= int(pick) < len(bundle.val)):
+            st.caption("Click a dot to see the image here.")
+        else:
+            pick = int(pick)
+            rows = [r for r, i in enumerate(vp.indices) if int(i) == pick]
+            st.image(ins.val_image(bundle, pick), width="stretch", caption=f"validation image #{pick}")
+            if rows:
+                r = rows[0]
+                true, pred = loaded.classes[int(vp.labels[r])], loaded.classes[int(vp.preds[r])]
+                st.metric("True class", str(true))
+                st.metric("Predicted", str(pred), delta="correct" if true == pred else "wrong",
+                          delta_color="normal" if true == pred else "inverse", delta_arrow="off")
+
+# ---- 2. fusion ---------------------------------------------------------------------------------
+elif section == "Fusion":
+    st.subheader("What each backbone brings")
+    if not is_fusion:
+        st.info("This is a single-backbone run. Fusion insights (α, ablation, disagreement) need a fusion run.",
+                icon=":material/info:")
+    else:
+        vp = _vp()
+        metrics = run.metrics()
+        a_col, c_col = st.columns(2, gap="large")
+        with a_col:
+            if any(r.get("alpha") for r in metrics):
+                st.plotly_chart(charts.alpha_figure(metrics, names), key="ins_alpha", config={"displayModeBar": False})
+            else:
+                st.caption(f"Fusion mode {cfg.fusion.mode}"
+                           + (" with fixed α" if cfg.fusion.mode == "sum" else " (no α)") + ": no α trajectory.")
+        with c_col:
+            contrib = ins.mean_contributions(loaded, vp)
+            st.markdown("**Average contribution on validation images** — αᵢ·‖Pᵢ fᵢ(x)‖")
+            st.plotly_chart(wt.contributions_figure(names, contrib), key="ins_contrib", config={"displayModeBar": False})
+
+        abl = ins.ablation(loaded, bundle, vp=vp)
+        st.markdown("**Drop one backbone** — validation accuracy with that backbone's contribution removed "
+                    "(no retraining). A big drop means the model relies on it.")
+        a1, a2 = st.columns([3, 2], gap="large")
+        a1.plotly_chart(wt.ablation_figure(abl), key="ins_ablation", config={"displayModeBar": False})
+        a2.dataframe(
+            pd.DataFrame([{"model": "all backbones" if r["removed"] is None else f"without {r['removed']}",
+                           "val acc": r["val_acc"], "change": r["change"]} for r in abl]),
+            key="ins_ablation_table", hide_index=True, width="stretch",
+            column_config={"val acc": st.column_config.NumberColumn(format="percent"),
+                           "change": st.column_config.NumberColumn(format="percent")},
+        )
+
+        dis = ins.disagreement(loaded, bundle, vp=vp)
+        st.markdown("**Who is right when the other is wrong** — each backbone alone (all others dropped).")
+        d1, d2 = st.columns([3, 2], gap="large")
+        d1.plotly_chart(wt.disagreement_figure(dis), key="ins_disagree", config={"displayModeBar": False})
+        with d2:
+            for name, acc in zip(dis["names"], dis["solo_acc"]):
+                st.metric(f"{name} alone", f"{acc:.1%}")
+            st.metric("All wrong", f"{dis['both_wrong']:.1%}", help="images no backbone gets right on its own")
+
+# ---- 3. errors ---------------------------------------------------------------------------------
+elif section == "Errors":
+    st.subheader("Which images it gets wrong")
+    vp = _vp()
+    conf = ins.confusion_from_pass(vp, loaded.classes)
+    n_cls = len(loaded.classes)
+    cm_col, gal_col = st.columns([2, 3], gap="large")
+    with cm_col:
+        event = st.plotly_chart(wt.clickable_confusion(charts.confusion_figure(conf), conf), key="ins_cm",
+                                on_select="rerun",
+                                selection_mode="points", config={"displayModeBar": False})
+        st.caption(f"Click a cell to see its images ({len(vp.labels)} validation images, this checkpoint).")
+    cell = wt.cell_from_selection(event, conf["labels"])
+    if _selection_changed("ins_cm", cell):
+        ss["ins_cell_true"], ss["ins_cell_pred"] = cell
+    if "ins_cell_true" not in ss or "ins_cell_pred" not in ss:
+        m = conf["matrix"]
+        off = [(m[i][j], i, j) for i in range(n_cls) for j in range(n_cls) if i != j and m[i][j] > 0]
+        _, t0, p0 = max(off) if off else (0, 0, 0)
+        ss["ins_cell_true"], ss["ins_cell_pred"] = t0, p0
+    with gal_col:
+        s1, s2 = st.columns(2)
+        t = s1.selectbox("True class", list(range(n_cls)), key="ins_cell_true", format_func=lambda i: loaded.classes[i])
+        p = s2.selectbox("Predicted as", list(range(n_cls)), key="ins_cell_pred", format_func=lambda i: loaded.classes[i])
+        gal.cell_gallery(loaded, bundle, vp, t, p, limit=GALLERY, key="ins_gallery")
+
+    st.markdown("**Top losses** — the images the model is most confidently wrong (or least sure) about.")
+    gal.top_losses_gallery(loaded, bundle, vp, k=TOP_LOSSES, key="ins_top_losses")
+
+# ---- 4. learning rate --------------------------------------------------------------------------
+elif section == "Learning rate":
+    st.subheader("Learning-rate finder")
+    st.caption(f"Would this run's learning rate ({cfg.train.lr:g}) have been a good choice? The finder trains a "
+               "throw-away copy with a growing learning rate; pick a value where the loss still falls steeply.")
+    wt.lr_finder_panel(cfg, key="ins_lrf")
+
+# ---- 5. export ---------------------------------------------------------------------------------
+else:
+    from transfer_core.export import export_run
+    from transfer_core.report import REPORT_NAME, write_report
+
+    st.subheader("Take it with you")
+    st.caption("Download the model and its settings, or a one-file HTML report for people without the dashboard.")
+
+    def _fresh(path: Any) -> bool:
+        """The file exists and is newer than the checkpoint it was made from."""
+        try:
+            return path.stat().st_mtime_ns >= mtime
+        except OSError:
+            return False
+
+    def _reader(path: Any):  # noqa: ANN202 - read on click, not on every rerun
+        return lambda: path.read_bytes()
+
+    c1, c2 = st.columns(2, gap="large")
+    with c1:
+        st.markdown("**PyTorch checkpoint** — weights, optimizer state, classes, preprocessing")
+        st.download_button("checkpoint.pt", _reader(run.checkpoint_path), file_name=f"{run_id}-checkpoint.pt",
+                           mime="application/octet-stream", key="ins_dl_ckpt", icon=":material/download:")
+        st.markdown("**Configuration** — reproduce with `python -m transfer_core train config.yaml`")
+        st.download_button("config.yaml", dump_yaml(run.config_dict()), file_name=f"{run_id}-config.yaml",
+                           mime="text/yaml", key="ins_dl_yaml", icon=":material/download:")
+        st.markdown("**HTML report** — curves, confusion matrix, per-class table, sample predictions; opens offline")
+        report_path = run.dir / REPORT_NAME
+        if st.button("Build the report", key="ins_build_report", icon=":material/description:"):
+            try:
+                with st.spinner("Writing the report…"):
+                    write_report(run)
+            except Exception as exc:  # noqa: BLE001 - shown as one line, the page keeps working
+                st.error(f"Could not write the report: {str(exc).splitlines()[0][:200]}", icon=":material/error:")
+        if report_path.exists():
+            st.download_button("report.html", _reader(report_path), file_name=f"{run_id}-report.html",
+                               mime="text/html", key="ins_dl_report", icon=":material/download:")
+    with c2:
+        for fmt, fname, title, note in (
+            ("torchscript", "model.ts", "TorchScript", "load with torch.jit.load; no Python code needed"),
+            ("onnx", "model.onnx", "ONNX", "for onnxruntime, TensorRT, OpenVINO, …"),
+        ):
+            st.markdown(f"**{title}** — {note}; input N×3×{loaded.preprocessing.get('image_size')}×"
+                        f"{loaded.preprocessing.get('image_size')} in [0, 1]")
+            path = run.dir / fname
+            if st.button(f"Export {title}", key=f"ins_export_{fmt}", icon=":material/upload_file:"):
+                try:
+                    with st.spinner(f"Exporting to {title}…"):
+                        export_run(run.dir, fmt, root)
+                except Exception as exc:  # noqa: BLE001 - exporters fail in many ways; one line is enough
+                    st.error(f"{title} export failed: {str(exc).splitlines()[0][:200]}", icon=":material/error:")
+            if _fresh(path):
+                st.download_button(fname, _reader(path), file_name=f"{run_id}-{fname}",
+                                   mime="application/octet-stream", key=f"ins_dl_{fmt}", icon=":material/download:")

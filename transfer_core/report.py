@@ -1,0 +1,385 @@
+"""A self-contained HTML report of one run, for people who will never open the dashboard.
+
+One file, no network: the plotly.js bundle is inlined once (with the first figure) and
+images are inline base64 PNGs, so the report opens offline, from an e-mail attachment
+or a USB stick. Sections: headline numbers, how the model was trained, learning
+curves, fusion weights (fusion runs), confusion matrix, per-class table, sample
+predictions and the full configuration.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .config import dump_yaml
+from .insights import run_kind
+from .interpret import normalise_confusion
+from .runs import Run, RunStore, atomic_write_text
+
+__all__ = ["html_report", "write_report", "REPORT_NAME"]
+
+log = logging.getLogger(__name__)
+
+REPORT_NAME = "report.html"
+_BLUE, _ORANGE, _GREEN, _RED = "#2563eb", "#ea580c", "#16a34a", "#dc2626"
+_KIND_TEXT = {
+    "scratch": "trained from scratch (random initial weights)",
+    "transfer": "transfer learning (starts from pretrained weights)",
+    "fusion": "feature fusion (several backbones combined)",
+}
+
+_CSS = """
+*{box-sizing:border-box}
+body{font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;
+ background:#f8fafc;color:#0f172a;line-height:1.45}
+main{max-width:1080px;margin:0 auto;padding:28px 28px 40px}
+header{background:linear-gradient(120deg,#1e3a8a,#2563eb);color:white;padding:30px 0 64px}
+header .inner{max-width:1080px;margin:0 auto;padding:0 28px}
+header h1{margin:0 0 6px;font-size:28px;font-weight:700}
+header p{margin:0;opacity:.9;font-size:15px}
+.badge{display:inline-block;padding:2px 10px;border-radius:999px;background:rgba(255,255,255,.18);font-size:13px;margin-right:6px}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:14px;margin:-44px 0 16px}
+.verdict{font-size:16px;margin:0 0 18px;padding:12px 16px;background:#eff6ff;border-left:4px solid #2563eb;border-radius:8px}
+.card{background:white;border-radius:12px;padding:14px 16px;box-shadow:0 1px 3px rgba(15,23,42,.12)}
+.card .label{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:#64748b}
+.card .value{font-size:26px;font-weight:700;margin-top:2px}
+.card .sub{font-size:12px;color:#64748b}
+section{background:white;border-radius:12px;padding:18px 22px;margin:0 0 18px;box-shadow:0 1px 3px rgba(15,23,42,.08)}
+h2{font-size:19px;margin:0 0 4px}
+.lead{color:#475569;margin:0 0 12px;font-size:14px}
+table{border-collapse:collapse;width:100%;font-size:14px}
+th,td{padding:6px 10px;border-bottom:1px solid #e2e8f0;text-align:left}
+th{background:#f1f5f9;font-weight:600}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.tag{display:inline-block;font-size:11px;padding:0 6px;border-radius:999px;background:#fee2e2;color:#b91c1c;margin-left:6px}
+tr.weak td{background:#fef2f2}
+td:first-child,td.rec{white-space:nowrap;font-variant-numeric:tabular-nums}
+.track{display:inline-block;width:60px;height:8px;border-radius:4px;background:#e2e8f0;vertical-align:middle;margin-right:6px;overflow:hidden}
+.bar{display:block;height:8px;border-radius:4px;background:#60a5fa}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(120px,1fr));gap:12px}
+figure{margin:0;text-align:center;font-size:13px}
+figure img{width:96px;height:96px;image-rendering:pixelated;border-radius:8px;border:4px solid #e2e8f0}
+figure.ok img{border-color:#86efac} figure.bad img{border-color:#fca5a5}
+figure .pred{font-weight:600} figure.bad .pred{color:#b91c1c} figure.ok .pred{color:#15803d}
+figure .true{color:#64748b}
+.two{display:grid;grid-template-columns:1fr 1fr;gap:18px}
+@media (max-width:820px){.two{grid-template-columns:1fr}}
+details summary{cursor:pointer;color:#2563eb;font-size:14px;margin:4px 0}
+pre{background:#0f172a;color:#e2e8f0;padding:14px;border-radius:8px;overflow:auto;font-size:12.5px}
+.note{color:#64748b;font-size:13px}
+footer{color:#94a3b8;font-size:12px;text-align:center;margin-top:10px}
+"""
+
+
+def _esc(x: Any) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x:.1%}"
+
+
+def _duration(status: dict[str, Any]) -> str:
+    took = float(status.get("ended") or 0) - float(status.get("started") or 0)
+    if took <= 0:
+        return "—"
+    s = int(round(took))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _curves(metrics: Sequence[dict[str, Any]]) -> go.Figure:
+    ep = [m.get("epoch") for m in metrics]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss (lower is better)", "Accuracy (higher is better)"),
+                        horizontal_spacing=0.1)
+    for col, key in ((1, "loss"), (2, "acc")):
+        fig.add_trace(go.Scatter(x=ep, y=[m.get(f"train_{key}") for m in metrics], name="training",
+                                 mode="lines+markers", line=dict(color=_BLUE), showlegend=col == 1, legendgroup="t"),
+                      row=1, col=col)
+        fig.add_trace(go.Scatter(x=ep, y=[m.get(f"val_{key}") for m in metrics], name="validation (unseen images)",
+                                 mode="lines+markers", line=dict(color=_ORANGE, dash="dash"), showlegend=col == 1,
+                                 legendgroup="v"), row=1, col=col)
+    fig.update_xaxes(title_text="epoch", dtick=1 if len(ep) <= 20 else None)
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
+    fig.update_layout(height=340, margin=dict(l=50, r=20, t=40, b=40), legend=dict(orientation="h", y=-0.22),
+                      template="plotly_white")
+    return fig
+
+
+def _alpha(metrics: Sequence[dict[str, Any]], names: Sequence[str]) -> go.Figure | None:
+    rows = [m for m in metrics if m.get("alpha")]
+    if not rows:
+        return None
+    fig = go.Figure()
+    for i, name in enumerate(names):
+        fig.add_trace(go.Scatter(x=[m["epoch"] for m in rows], y=[m["alpha"][i] for m in rows], name=f"α{i + 1} {name}",
+                                 mode="lines+markers"))
+    fig.update_layout(height=280, margin=dict(l=50, r=20, t=20, b=40), yaxis=dict(range=[0, 1], title="weight α"),
+                      xaxis=dict(title="epoch", dtick=1 if len(rows) <= 20 else None), template="plotly_white",
+                      legend=dict(orientation="h", y=-0.3))
+    return fig
+
+
+def _confusion(conf: dict[str, Any]) -> go.Figure:
+    labels = [str(x) for x in conf["labels"]]
+    counts = conf["matrix"]
+    z = normalise_confusion(counts)
+    text = [[f"{c}" for c in row] for row in counts]
+    fig = go.Figure(go.Heatmap(z=z, x=labels, y=labels, text=text, texttemplate="%{text}", colorscale="Blues",
+                               zmin=0, zmax=1, showscale=False,
+                               hovertemplate="true %{y} → predicted %{x}: %{text} images<extra></extra>"))
+    n = len(labels)
+    side = min(640, 160 + 44 * n)
+    fig.update_layout(height=side, margin=dict(l=60, r=20, t=20, b=60), template="plotly_white",
+                      xaxis=dict(title="predicted class", type="category"),
+                      yaxis=dict(title="true class", type="category", autorange="reversed"))
+    return fig
+
+
+class _Figures:
+    """Figure HTML with plotly.js inlined exactly once (with the first figure)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def html(self, fig: go.Figure, div_id: str) -> str:
+        # A fixed pixel height: "100%" (plotly's default) collapses inside a flowing page
+        # and the figure then spills over the next section.
+        height = int(fig.layout.height or 360)
+        out = fig.to_html(full_html=False, include_plotlyjs=self.count == 0, div_id=div_id,
+                          config={"displayModeBar": False, "responsive": True}, default_width="100%",
+                          default_height=f"{height}px")
+        self.count += 1
+        return out
+
+
+# --------------------------------------------------------------------------- sample predictions
+
+
+def _png_b64(img: Any, size: int = 96) -> str:
+    from PIL import Image
+
+    im = Image.fromarray(img)
+    if im.width < size:
+        im = im.resize((size, size), Image.NEAREST)
+    buf = io.BytesIO()
+    im.save(buf, "PNG", optimize=True)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _samples(run: Run, runs_root: str | Path | None, per_class: int, max_total: int) -> tuple[list[dict[str, Any]], str]:
+    """A few validation images with prediction and truth; ([], reason) when not possible."""
+    import numpy as np
+    import torch
+
+    from .data import build_data
+    from .insights import _batch, _labels, val_image
+    from .predict import load_run_model
+
+    try:
+        loaded = load_run_model(run, runs_root)
+        bundle = build_data(loaded.cfg.data, loaded.cfg.seed)
+    except Exception as exc:  # the data may be gone, the checkpoint missing: the report still renders
+        return [], f"sample predictions are not available: {str(exc).splitlines()[0][:200]}"
+    labels = _labels(bundle.val)
+    picks: list[int] = []
+    for c in range(len(bundle.classes)):
+        picks.extend(np.flatnonzero(labels == c)[:per_class].tolist())
+    picks = sorted(picks)[:max_total] if len(picks) > max_total else picks
+    if not picks:
+        return [], "the validation split is empty"
+    with torch.no_grad():
+        probs = torch.softmax(loaded.model(_batch(bundle.val, picks)), dim=1)
+    out = []
+    for row, i in enumerate(picks):
+        p = int(probs[row].argmax())
+        out.append({
+            "png": _png_b64(val_image(bundle, i)),
+            "pred": str(loaded.classes[p]),
+            "true": str(loaded.classes[int(labels[i])]),
+            "prob": float(probs[row, p]),
+        })
+    return out, ""
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def _card(label: str, value: str, sub: str = "") -> str:
+    return (f'<div class="card"><div class="label">{_esc(label)}</div><div class="value">{_esc(value)}</div>'
+            f'<div class="sub">{_esc(sub)}</div></div>')
+
+
+def _per_class_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return '<p class="note">No per-class results were recorded.</p>'
+    weakest = min(rows, key=lambda r: r.get("f1", 0.0)).get("class")
+    body = []
+    for r in rows:
+        weak = r.get("class") == weakest and len(rows) > 1
+        rec = float(r.get("recall", 0.0))
+        body.append(
+            f'<tr class="{"weak" if weak else ""}"><td>{_esc(r.get("class"))}'
+            f'{"<span class=tag>weakest</span>" if weak else ""}</td>'
+            f'<td class="rec"><span class="track"><span class="bar" style="width:{int(rec * 60)}px"></span></span>{rec:.0%}</td>'
+            f'<td class="num">{float(r.get("precision", 0.0)):.0%}</td>'
+            f'<td class="num">{float(r.get("f1", 0.0)):.2f}</td><td class="num">{int(r.get("support", 0))}</td></tr>'
+        )
+    return ("<table><thead><tr><th>class</th><th>recall (found)</th><th>precision (right when it says so)</th>"
+            "<th>F1</th><th>images</th></tr></thead><tbody>" + "".join(body) + "</tbody></table>")
+
+
+def _verdict(acc: float | None, n_classes: int | None, per_class: list[dict[str, Any]],
+             conf: dict[str, Any] | None) -> str:
+    """One plain sentence for the reader in a hurry (HTML-escaped)."""
+    if acc is None:
+        return ""
+    text = f"<b>In short:</b> the model answers correctly on <b>{acc:.1%}</b> of images it never saw"
+    if n_classes:
+        text += f" ({n_classes} classes: guessing would score {1 / n_classes:.1%})"
+    text += "."
+    if per_class and len(per_class) > 1:
+        weak = min(per_class, key=lambda r: r.get("recall", 0.0))
+        name = str(weak.get("class"))
+        text += f" It is weakest on class <b>{_esc(name)}</b> (recognised {float(weak.get('recall', 0.0)):.0%} of the time"
+        if conf and name in [str(x) for x in conf["labels"]]:
+            labels = [str(x) for x in conf["labels"]]
+            i = labels.index(name)
+            row = [(v, j) for j, v in enumerate(conf["matrix"][i]) if j != i]
+            if row and max(row)[0] > 0:
+                text += f", most often taken for <b>{_esc(labels[max(row)[1]])}</b>"
+        text += ")."
+    return text
+
+
+def _backbone_text(cfg: dict[str, Any]) -> str:
+    parts = []
+    for b in cfg.get("backbones") or []:
+        w = str(b.get("weights", "?"))
+        src = {"none": "random init", "imagenet": "ImageNet"}.get(w, w.replace("run:", "run ").replace("file:", "file "))
+        fr = b.get("freeze", 0)
+        frozen = ("every layer trained" if fr in (0, "0") else "body frozen, only the new layers trained" if fr == "all"
+                  else f"first {fr} layer groups frozen")
+        parts.append(f"{b.get('name', '?')} ({src}, {frozen})")
+    return "; ".join(parts)
+
+
+def html_report(run: Run | str | Path, runs_root: str | Path | None = None, samples_per_class: int = 2,
+                max_samples: int = 16) -> str:
+    """The report of ``run`` as one self-contained HTML string."""
+    if not isinstance(run, Run):
+        run = RunStore(runs_root).get(str(run))
+    cfg = run.config_dict()
+    status = run.status()
+    metrics = run.metrics()
+    summary = run.summary()
+    conf = run.confusion()
+    per_class = run.per_class() or []
+    kind = run_kind(cfg)
+    data = cfg.get("data") or {}
+    train = cfg.get("train") or {}
+    names = [str(b.get("name", "?")) for b in cfg.get("backbones") or []]
+    n_classes = len(conf["labels"]) if conf else len(data.get("classes") or []) or None
+    title = cfg.get("name") or f"{kind.capitalize()} · {' + '.join(names)}"
+    figs = _Figures()
+    now = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+
+    out: list[str] = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>Transfer Lab report · {_esc(title)}</title><style>{_CSS}</style></head><body>",
+        "<header><div class='inner'>",
+        f"<h1>{_esc(title)}</h1>",
+        f"<p><span class='badge'>{_esc(kind)}</span><span class='badge'>{_esc(summary.state)}</span>"
+        f"{_esc(' + '.join(names))} on <b>{_esc(data.get('dataset', '?'))}</b>"
+        f"{f' · {n_classes} classes' if n_classes else ''} · report of {now}</p>",
+        "</div></header><main>",
+        "<div class='cards'>",
+        _card("Validation accuracy", _pct(summary.val_acc), "on images the model never trained on"),
+        _card("Best epoch accuracy", _pct(summary.best_val_acc), "best validation accuracy of any epoch"),
+        _card("Epochs", f"{summary.epochs_done} / {summary.epochs}", "passes over the training images"),
+        _card("Training time", _duration(status), str(status.get("device", "")) or ""),
+        "</div>",
+    ]
+    verdict = _verdict(summary.val_acc, n_classes, per_class, conf)
+    if verdict:
+        out.append(f"<p class='verdict'>{verdict}</p>")
+
+    out.append("<section id='summary'><h2>How this model was trained</h2>")
+    out.append(f"<p class='lead'>{_esc(_KIND_TEXT.get(kind, kind))}.</p><table><tbody>")
+    rows = [
+        ("Data", f"{data.get('dataset', '?')}, classes: {', '.join(map(str, data['classes'])) if data.get('classes') else 'all'}"
+                 f", {data.get('image_size', '?')} px images"
+                 + (f", {data['train_per_class']} training images per class" if data.get("train_per_class") else "")),
+        ("Backbone" + ("s" if len(names) > 1 else ""), _backbone_text(cfg)),
+    ]
+    if kind == "fusion":
+        f = cfg.get("fusion") or {}
+        rows.append(("Fusion", f"{f.get('mode', '?')} of {len(names)} projected features, shared size {f.get('shared_dim', '?')}"
+                               + (", weights α learned" if f.get("learn_alpha") else "")))
+    rows.append(("Training", f"{train.get('epochs', '?')} epochs, {train.get('optimizer', '?')} optimizer, learning rate "
+                             f"{train.get('lr', '?')}, batch size {train.get('batch_size', '?')}"))
+    rows.append(("Outcome", status.get("message") or summary.state))
+    out.extend(f"<tr><th style='width:160px'>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows)
+    out.append("</tbody></table></section>")
+
+    out.append("<section id='curves'><h2>Learning curves</h2><p class='lead'>If the validation line follows the "
+               "training line, the model learned patterns that carry over to new images; a widening gap means it "
+               "memorised the training set.</p>")
+    out.append(figs.html(_curves(metrics), "fig-curves") if metrics else "<p class='note'>No epoch finished.</p>")
+    out.append("</section>")
+
+    alpha_fig = _alpha(metrics, names) if kind == "fusion" else None
+    if alpha_fig is not None:
+        out.append("<section id='alpha'><h2>How much each backbone counts</h2><p class='lead'>The fusion weights α "
+                   "the model learned: a larger weight means that backbone's features count more.</p>")
+        out.append(figs.html(alpha_fig, "fig-alpha") + "</section>")
+
+    out.append("<section id='confusion'><h2>Where it goes wrong</h2><p class='lead'>Rows are the true classes, "
+               "columns what the model answered; the diagonal is right. Numbers are validation images.</p>"
+               "<div class='two'><div>")
+    out.append(figs.html(_confusion(conf), "fig-confusion") if conf else "<p class='note'>No confusion matrix recorded.</p>")
+    out.append("</div><div id='per-class'><h3 style='margin:4px 0 8px;font-size:16px'>Per class</h3>")
+    out.append(_per_class_table(per_class) + "</div></div></section>")
+
+    samples, why = _samples(run, runs_root, samples_per_class, max_samples)
+    out.append("<section id='samples'><h2>Sample predictions</h2><p class='lead'>Validation images with the model's "
+               "answer (green: right, red: wrong) and its confidence.</p>")
+    if samples:
+        out.append("<div class='grid'>")
+        for s in samples:
+            ok = s["pred"] == s["true"]
+            out.append(f"<figure class='{'ok' if ok else 'bad'}'><img alt='validation image of {_esc(s['true'])}' "
+                       f"src='data:image/png;base64,{s['png']}'><figcaption><div class='pred'>{'✓' if ok else '✗'} "
+                       f"{_esc(s['pred'])} "
+                       f"· {s['prob']:.0%}</div><div class='true'>true: {_esc(s['true'])}</div></figcaption></figure>")
+        out.append("</div>")
+    else:
+        out.append(f"<p class='note'>{_esc(why)}</p>")
+    out.append("</section>")
+
+    out.append("<section id='config'><h2>Full configuration</h2><p class='lead'>Everything needed to reproduce this "
+               f"run: <code>python -m transfer_core train config.yaml</code>.</p><details><summary>Show the YAML "
+               f"configuration</summary><pre>{_esc(dump_yaml(cfg))}</pre></details></section>")
+    out.append(f"<footer>Transfer Lab · run {_esc(run.id)}</footer></main></body></html>")
+    return "\n".join(out)
+
+
+def write_report(run: Run | str | Path, runs_root: str | Path | None = None) -> Path:
+    """Write ``report.html`` into the run folder (atomically) and return its path."""
+    if not isinstance(run, Run):
+        run = RunStore(runs_root).get(str(run))
+    path = run.dir / REPORT_NAME
+    atomic_write_text(path, html_report(run, runs_root))
+    return path
