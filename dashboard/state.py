@@ -8,15 +8,17 @@ import), so tests can point ``TRANSFER_LAB_RUNS`` at a temp folder.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import streamlit as st
 
 from transfer_core.jobs import JobManager
-from transfer_core.runs import Run, RunStore
+from transfer_core.runs import RunStore
 
-__all__ = ["job_manager", "run_store", "selected_run_id", "select_run", "device_badge_text", "draft_config", "set_draft"]
+__all__ = [
+    "job_manager", "run_store", "selected_run_id", "select_run", "device_badge_text", "draft_config", "set_draft",
+    "finished_runs_or_stop", "selection_changed",
+]
 
 
 def _release(jm: JobManager) -> None:
@@ -53,6 +55,31 @@ def select_run(run_id: str | None) -> None:
 
 
 @st.cache_resource(show_spinner=False)
+def finished_runs_or_stop(pick_key: str) -> dict[str, Any]:
+    """Completed runs by id, newest first; the page stops with a hint when there is none.
+
+    ``st.session_state[pick_key]`` (the page's run picker) defaults to the watched run
+    when it is finished, else the newest one.
+    """
+    finished = {s.id: s for s in run_store().finished()}
+    if not finished:
+        st.info("No completed run yet. Train one on the Train page, then come back here.", icon=":material/info:")
+        st.stop()
+    watched = selected_run_id()
+    if st.session_state.get(pick_key) not in finished:
+        st.session_state[pick_key] = watched if watched in finished else next(iter(finished))
+    return finished
+
+
+def selection_changed(key: str, value: Any) -> bool:
+    """True once when a chart's selection changes (a sticky selection must not override later choices)."""
+    prev_key = f"{key}__prev"
+    if st.session_state.get(prev_key) != value:
+        st.session_state[prev_key] = value
+        return value is not None
+    return False
+
+
 def device_badge_text() -> str:
     from transfer_core.train import device_badge
 

@@ -17,7 +17,7 @@ import streamlit as st
 from dashboard import charts
 from dashboard import galleries as gal
 from dashboard import widgets_teaching as wt
-from dashboard.state import run_store, selected_run_id
+from dashboard.state import finished_runs_or_stop, run_store, selection_changed
 from transfer_core import insights as ins
 from transfer_core.backbones import WeightsError
 from transfer_core.config import ConfigError, dump_yaml
@@ -50,15 +50,6 @@ def _label(s: Any) -> str:
     return f"{s.name or s.method + ' ' + '+'.join(s.backbones)} · {s.id[-4:]} ({s.dataset}{acc})"
 
 
-def _selection_changed(key: str, value: Any) -> bool:
-    """True once when a chart's selection changes (a sticky selection must not override later choices)."""
-    prev_key = f"{key}__prev"
-    if ss.get(prev_key) != value:
-        ss[prev_key] = value
-        return value is not None
-    return False
-
-
 # --------------------------------------------------------------------------- page
 
 st.title("Insights")
@@ -66,14 +57,9 @@ st.caption("Look inside a trained model: what its features separate, what each b
            "which images it gets wrong — and take it with you.")
 
 store = run_store()
-finished = {s.id: s for s in store.finished()}
-if not finished:
-    st.info("No completed run yet. Train one on the Train page, then come back here.", icon=":material/info:")
-    st.stop()
+finished = finished_runs_or_stop("ins_run")
 
-watched = selected_run_id()
-if ss.get("ins_run") not in finished:
-    ss["ins_run"] = watched if watched in finished else next(iter(finished))
+
 def _forget_picks() -> None:
     """Picked images and cells belong to the previous run: drop them."""
     for k in [k for k in ss if str(k).startswith(("ins_emb_pick", "ins_cell_")) or str(k).endswith("__prev")]:
@@ -146,7 +132,7 @@ if section == "Embeddings":
                                          on_select="rerun", selection_mode="points",
                                          config={"displayModeBar": False})
                 picked = wt.point_from_selection(event)
-                if _selection_changed(key, picked):
+                if selection_changed(key, picked):
                     ss["ins_emb_pick"] = picked
     with pick_col:
         pick = ss.get("ins_emb_pick")
@@ -219,7 +205,7 @@ elif section == "Errors":
                                 selection_mode="points", config={"displayModeBar": False})
         st.caption(f"Click a cell to see its images ({len(vp.labels)} validation images, this checkpoint).")
     cell = wt.cell_from_selection(event, conf["labels"])
-    if _selection_changed("ins_cm", cell):
+    if selection_changed("ins_cm", cell):
         ss["ins_cell_true"], ss["ins_cell_pred"] = cell
     if "ins_cell_true" not in ss or "ins_cell_pred" not in ss:
         m = conf["matrix"]

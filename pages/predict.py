@@ -17,7 +17,7 @@ from PIL import Image
 
 from dashboard import widgets as w
 from dashboard import widgets_teaching as wt
-from dashboard.state import run_store, selected_run_id
+from dashboard.state import finished_runs_or_stop, run_store
 from transfer_core import insights as ins
 from transfer_core.backbones import WeightsError
 from transfer_core.config import ConfigError
@@ -70,14 +70,7 @@ st.caption("Ask a trained model what it sees: upload an image or pick a validati
 
 ss = st.session_state
 store = run_store()
-finished = {s.id: s for s in store.finished()}
-if not finished:
-    st.info("No completed run yet. Train one on the Train page, then come back here.", icon=":material/info:")
-    st.stop()
-
-watched = selected_run_id()
-if ss.get("pred_run") not in finished:
-    ss["pred_run"] = watched if watched in finished else next(iter(finished))
+finished = finished_runs_or_stop("pred_run")
 
 top = st.columns([3, 1])
 run_id = top[0].selectbox("Completed run", list(finished), key="pred_run", format_func=lambda r: _describe(finished[r]))

@@ -16,7 +16,7 @@ import streamlit as st
 from dashboard import charts
 from dashboard import galleries as gal
 from dashboard import widgets_teaching as wt
-from dashboard.state import job_manager, run_store, select_run, selected_run_id
+from dashboard.state import job_manager, run_store, select_run, selected_run_id, selection_changed
 from transfer_core.backbones import WeightsError
 from transfer_core.config import ConfigError, dump_yaml
 from transfer_core.data import DataError
@@ -89,15 +89,6 @@ def _per_class_table(rows: list[dict[str, Any]]) -> None:
             "support": st.column_config.NumberColumn("Support", help="validation images of this class"),
         },
     )
-
-
-def _selection_changed(key: str, value: Any) -> bool:
-    """True once when a chart's selection changes (a sticky selection must not override later choices)."""
-    prev_key = f"{key}__prev"
-    if ss.get(prev_key) != value:
-        ss[prev_key] = value
-        return value is not None
-    return False
 
 
 def _galleries(rid: str, run: Run) -> None:
@@ -174,7 +165,7 @@ def _show(rid: str, clickable: bool = False) -> bool:
                                             config={"displayModeBar": False})
                     st.caption("Click a cell to see its validation images below.")
                     cell = wt.cell_from_selection(event, conf["labels"])
-                    if _selection_changed(f"results_confusion_{rid}", cell):
+                    if selection_changed(f"results_confusion_{rid}", cell):
                         ss["res_cell"] = (rid, *cell)
                 else:
                     st.plotly_chart(fig, key="results_confusion", config={"displayModeBar": False})

@@ -114,6 +114,36 @@ def wait_idle(page: Any, timeout: int = 60_000) -> None:
     )
 
 
+def new_tab(browser: Any, url: str, timeout_ms: int = 180_000) -> Any:
+    """A fresh browser session (its own context) on ``url``, patient enough for a busy 2-core box."""
+    ctx = browser.new_context(viewport={"width": 1300, "height": 900})
+    ctx.set_default_timeout(timeout_ms)
+    ctx.set_default_navigation_timeout(timeout_ms)
+    page = ctx.new_page()
+    page.goto(url, wait_until="domcontentloaded")
+    return page
+
+
+def few_shot_session(browser: Any, url: str, train_per_class: int, epochs: int, small_val: bool = False,
+                     timeout_ms: int = 180_000) -> Any:
+    """A new session on the Train page, with a few-shot digits setting handed over from the Data page."""
+    page = new_tab(browser, url, timeout_ms)
+    wait_idle(page, timeout_ms)
+    page.get_by_role("link", name="Data").first.click()
+    page.wait_for_selector(".st-key-train_per_class input")
+    wait_idle(page, timeout_ms)
+    set_number(page, "train_per_class", train_per_class)
+    page.get_by_text(f"{train_per_class} per class").first.wait_for()
+    if small_val:  # the smallest validation share (Home on the slider): less to evaluate per epoch
+        page.locator(".st-key-val_fraction input[type=range]").press("Home")
+        wait_idle(page, timeout_ms)
+    page.get_by_role("link", name="Train").first.click()
+    page.wait_for_selector(".st-key-start button")
+    wait_idle(page, timeout_ms)
+    set_number(page, "epochs", epochs)
+    return page
+
+
 def set_number(page: Any, key: str, value: int) -> None:
     box = page.locator(f".st-key-{key} input")
     box.fill(str(value))

@@ -7,7 +7,6 @@ test pays that once or twice.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket

@@ -21,10 +21,11 @@ import pytest
 
 from browser_utils import (
     ARTIFACTS,
+    few_shot_session,
     launch,
+    new_tab,
     require_browser,
     run_id_of,
-    set_number,
     start_server,
     stop_server,
     vm_rss_kb,
@@ -64,34 +65,11 @@ def browser(server):
 
 
 def _session(browser, url: str, train_per_class: int, epochs: int, small_val: bool = False):
-    """A new session (browser context) on the Train page, with a few-shot Data setting."""
-    ctx = browser.new_context(viewport={"width": 1300, "height": 900})
-    ctx.set_default_timeout(TIMEOUT_MS)
-    ctx.set_default_navigation_timeout(TIMEOUT_MS)
-    page = ctx.new_page()
-    page.goto(url, wait_until="domcontentloaded")
-    wait_idle(page, TIMEOUT_MS)
-    page.get_by_role("link", name="Data").first.click()
-    page.wait_for_selector(".st-key-train_per_class input")
-    wait_idle(page, TIMEOUT_MS)
-    set_number(page, "train_per_class", train_per_class)
-    if small_val:  # the smallest validation share (Home on the slider): less to evaluate per epoch
-        page.locator(".st-key-val_fraction input[type=range]").press("Home")
-        wait_idle(page, TIMEOUT_MS)
-    page.get_by_role("link", name="Train").first.click()
-    page.wait_for_selector(".st-key-start button")
-    wait_idle(page, TIMEOUT_MS)
-    set_number(page, "epochs", epochs)
-    return page
+    return few_shot_session(browser, url, train_per_class, epochs, small_val, TIMEOUT_MS)
 
 
 def _watcher(browser, url: str, rid: str):
-    ctx = browser.new_context(viewport={"width": 1300, "height": 900})
-    ctx.set_default_timeout(TIMEOUT_MS)
-    ctx.set_default_navigation_timeout(TIMEOUT_MS)
-    page = ctx.new_page()
-    page.goto(f"{url}/?run={rid}", wait_until="domcontentloaded")
-    return page
+    return new_tab(browser, f"{url}/?run={rid}", TIMEOUT_MS)
 
 
 def _wait_for(cond, timeout: float, what: str, step: float = 0.2):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_utils import ARTIFACTS, launch, require_browser, run_id_of, set_number, start_server, stop_server, wait_idle
+from browser_utils import ARTIFACTS, few_shot_session, launch, require_browser, run_id_of, start_server, stop_server, wait_idle
 from transfer_core.runs import Run
 
 pytestmark = pytest.mark.e2e
@@ -49,21 +49,7 @@ def test_server_killed_mid_run_then_resume_from_results(tmp_path):
     try:
         with sync_playwright() as pw:
             browser = launch(pw)
-            ctx = browser.new_context(viewport={"width": 1300, "height": 900})
-            ctx.set_default_timeout(TIMEOUT_MS)
-            ctx.set_default_navigation_timeout(TIMEOUT_MS)
-            page = ctx.new_page()
-            page.goto(url, wait_until="domcontentloaded")
-            wait_idle(page, TIMEOUT_MS)
-            page.get_by_role("link", name="Data").first.click()
-            page.wait_for_selector(".st-key-train_per_class input")
-            wait_idle(page, TIMEOUT_MS)
-            set_number(page, "train_per_class", 10)
-            page.get_by_text("10 per class").first.wait_for()
-            page.get_by_role("link", name="Train").first.click()
-            page.wait_for_selector(".st-key-start button")
-            wait_idle(page, TIMEOUT_MS)
-            set_number(page, "epochs", EPOCHS)
+            page = few_shot_session(browser, url, 10, EPOCHS, timeout_ms=TIMEOUT_MS)
             page.locator(".st-key-start button").click()
             rid = _wait_for(lambda: run_id_of(page), 180, "the run id in the URL")
             rd = runs / rid

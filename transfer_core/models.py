@@ -31,7 +31,7 @@ from .backbones import (
     load_state_into_body,
     load_weights_file,
 )
-from .config import BackboneConfig, FusionConfig, RunConfig
+from .config import FusionConfig, RunConfig
 
 __all__ = [
     "BackboneBody",
