@@ -42,7 +42,7 @@ def _fmt_s(seconds: float) -> str:
 
 
 def _headline(summary: Any, status: dict[str, Any], metrics: list[dict[str, Any]]) -> None:
-    c = st.columns(5)
+    c = st.columns([1.5, 1.3, 1.3, 1, 1.1])  # "interrupted" must fit
     c[0].metric("State", summary.state)
     c[1].metric("Validation accuracy", f"{summary.val_acc:.1%}" if summary.val_acc is not None else "—")
     c[2].metric("Best val accuracy", f"{summary.best_val_acc:.1%}" if summary.best_val_acc is not None else "—")

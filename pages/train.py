@@ -385,7 +385,7 @@ for key, value in DEFAULTS.items():
     _init(key, value)
 
 # Presets first: their callbacks set widget values before the widgets are drawn.
-pc = st.columns([0.7, 2.0, 1.3, 1.4, 2.6], vertical_alignment="center")
+pc = st.columns([0.7, 2.0, 1.6, 1.6, 2.2], vertical_alignment="center")
 pc[0].markdown("**Presets:**")
 pc[1].button("From-scratch baseline", key="preset_scratch", on_click=_apply_preset, args=("scratch",),
              icon=":material/restart_alt:", help="Random init, every layer trains", width="stretch")

@@ -67,14 +67,18 @@ def test_server_killed_mid_run_then_resume_from_results(tmp_path):
             page.goto(f"{url}/results?run={rid}", wait_until="domcontentloaded")
             wait_idle(page, TIMEOUT_MS)
             page.get_by_text("Interrupted:").first.wait_for()
-            page.locator(".st-key-resume button").click()
+            wait_idle(page, TIMEOUT_MS)
+            page.screenshot(path=str(ARTIFACTS / "e2e_restart_interrupted.png"), full_page=True)
+            resume = page.get_by_role("button", name="Resume", exact=True).locator("visible=true")
+            assert resume.count() == 1, f"{resume.count()} visible Resume buttons"
+            resume.click()
             _wait_for(lambda: Run(rd).raw_status()["state"] == "completed", 420, "the resumed run to complete")
             assert _epochs(rd) == list(range(1, EPOCHS + 1)), "epochs missing or duplicated after resume"
             assert (rd / "checkpoint.pt").is_file() and (rd / "confusion.json").is_file()
             page.goto(f"{url}/results?run={rid}", wait_until="domcontentloaded")
             wait_idle(page, TIMEOUT_MS)
             page.get_by_text(f"{EPOCHS} / {EPOCHS}").first.wait_for()
-            assert page.locator(".st-key-resume button").count() == 0, "a completed run offers no Resume"
+            assert page.get_by_role("button", name="Resume", exact=True).count() == 0, "a completed run offers no Resume"
             browser.close()
     except BaseException:
         ARTIFACTS.mkdir(exist_ok=True)

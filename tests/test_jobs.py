@@ -102,3 +102,17 @@ def test_concurrent_submits_are_thread_safe(runs_root):
             assert Run(runs_root / rid).status()["state"] == "completed"
     finally:
         jm.shutdown()
+
+
+def test_ui_threads_leave_a_core_unless_told(monkeypatch):
+    from transfer_core.jobs import ui_threads
+
+    monkeypatch.delenv("TRANSFER_LAB_TRAIN_THREADS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert ui_threads() == 7
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert ui_threads() == 1
+    monkeypatch.setenv("TRANSFER_LAB_TRAIN_THREADS", "2")
+    assert ui_threads() == 2
+    monkeypatch.setenv("TRANSFER_LAB_TRAIN_THREADS", "lots")  # not a count: the default
+    assert ui_threads() == 1

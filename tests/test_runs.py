@@ -75,3 +75,26 @@ def test_damaged_run_still_lists(runs_root):
     s = store.list()[0]
     assert s.state == "interrupted"
     assert isinstance(Run(run.dir).summary().message, str)
+
+
+def test_config_dict_is_parsed_once_per_file_version_and_copied(runs_root, monkeypatch):
+    from transfer_core import runs as runs_mod
+
+    run = RunStore(runs_root).create(tiny_config(name="cached"), state="queued")
+    calls = {"n": 0}
+    real = runs_mod.parse_yaml_text
+
+    def counting(*a, **kw):
+        calls["n"] += 1
+        return real(*a, **kw)
+
+    monkeypatch.setattr(runs_mod, "parse_yaml_text", counting)
+    runs_mod._parsed_config.cache_clear()
+    a = run.config_dict()
+    a["train"]["epochs"] = 999  # a caller's change must not leak into the next reader
+    b = run.config_dict()
+    assert calls["n"] == 1 and b["train"]["epochs"] == tiny_config().train.epochs
+    text = run.config_path.read_text().replace("name: cached", "name: renamed")
+    atomic_write_text(run.config_path, text)
+    os.utime(run.config_path, ns=(1, 1))  # a new version even within the clock's resolution
+    assert run.config_dict()["name"] == "renamed" and calls["n"] == 2

@@ -30,7 +30,14 @@ log = logging.getLogger(__name__)
 
 
 def ui_threads() -> int:
-    """Torch threads for training inside the app: leave one core to the web server."""
+    """Torch threads for training inside the app: leave one core to the web server.
+
+    ``TRANSFER_LAB_TRAIN_THREADS=N`` overrides it (e.g. all cores of a 2-core laptop when
+    throughput matters more than a snappy UI).
+    """
+    env = os.environ.get("TRANSFER_LAB_TRAIN_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
     n = os.cpu_count() or 1
     return max(1, n - 1)
 

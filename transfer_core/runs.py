@@ -16,6 +16,8 @@ the same runs, and a crash must never lose more than the epoch in flight.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import logging
 import os
@@ -147,6 +149,11 @@ class RunSummary:
     name: str
 
 
+@functools.lru_cache(maxsize=256)
+def _parsed_config(path: str, mtime_ns: int, size: int) -> dict[str, Any]:  # noqa: ARG001 - mtime/size key the cache
+    return parse_yaml_text(Path(path).read_text(encoding="utf-8"), path)
+
+
 class Run:
     """Handle on one run folder. Cheap to create; every read goes to disk."""
 
@@ -192,7 +199,14 @@ class Run:
 
     # config -----------------------------------------------------------------
     def config_dict(self) -> dict[str, Any]:
-        return parse_yaml_text(self.config_path.read_text(encoding="utf-8"), str(self.config_path))
+        """The run's config as a plain dict (a fresh copy: callers may change it).
+
+        Parsed once per version of the file: every watching tab asks for it on every
+        refresh, and YAML parsing was the largest share of the live view's server time.
+        """
+        p = self.config_path
+        st = p.stat()
+        return copy.deepcopy(_parsed_config(str(p), st.st_mtime_ns, st.st_size))
 
     def config(self) -> RunConfig:
         return from_dict(self.config_dict())
