@@ -70,7 +70,8 @@ def _curves_figure(rows: list[dict[str, Any]], title: str, epochs: int | None) -
                                  mode="lines+markers", line=dict(color=_TRAIN)), row=1, col=col)
         fig.add_trace(go.Scatter(x=ep, y=[r.get(f"val_{key}") for r in rows], name=f"val {key}",
                                  mode="lines+markers", line=dict(color=_VAL, dash="dash")), row=1, col=col)
-    fig.update_xaxes(title_text="epoch", rangemode="tozero")
+    span = max(epochs or 0, max(ep, default=0))
+    fig.update_xaxes(title_text="epoch", rangemode="tozero", dtick=1 if span <= 12 else None)  # whole epochs
     if epochs and len(rows) < MAX_POINTS:
         fig.update_xaxes(range=[0, max(epochs, len(rows)) + 0.5])
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
