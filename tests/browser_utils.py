@@ -144,6 +144,17 @@ def few_shot_session(browser: Any, url: str, train_per_class: int, epochs: int, 
     return page
 
 
+def wait_for(cond: Any, timeout: float, what: str, step: float = 0.25) -> Any:
+    """Poll ``cond()`` until it returns something truthy (returned), or fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
 def set_number(page: Any, key: str, value: int) -> None:
     box = page.locator(f".st-key-{key} input")
     box.fill(str(value))

@@ -120,8 +120,10 @@ def test_presets_set_freeze_and_lr():
     assert at.select_slider(key="bb0_freeze").value == "all"
     assert at.selectbox(key="bb0_weights").value == "none"  # nothing pretrained offline: a note says so
     assert any("random init" in c.value for c in at.caption)
+    assert any("Fully frozen" in c.value and "unaugmented" in c.value for c in at.caption)  # the feature cache
     _ok(at.button(key="preset_finetune").click().run())
     assert at.select_slider(key="bb0_freeze").value == 0
+    assert not any("Fully frozen" in c.value for c in at.caption)
     assert at.number_input(key="lr").value == pytest.approx(1e-4)
     _ok(at.button(key="preset_scratch").click().run())
     assert at.number_input(key="lr").value == pytest.approx(1e-3)

@@ -29,6 +29,7 @@ from browser_utils import (
     start_server,
     stop_server,
     vm_rss_kb,
+    wait_for,
     wait_idle,
 )
 from transfer_core.runs import Run
@@ -72,16 +73,6 @@ def _watcher(browser, url: str, rid: str):
     return new_tab(browser, f"{url}/?run={rid}", TIMEOUT_MS)
 
 
-def _wait_for(cond, timeout: float, what: str, step: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
 def _raw(runs: Path, rid: str) -> dict:
     return Run(runs / rid).raw_status()
 
@@ -110,16 +101,16 @@ def test_two_sessions_start_at_once_one_queues_and_stop_removes_a_queued_run(ser
         # the same moment: the clicks go out back to back, before any page reruns
         for p in (a, b, c):
             p.locator(".st-key-start button").click(no_wait_after=True)
-        made = _wait_for(lambda: (lambda ids: ids if len(ids) == 3 else None)(
+        made = wait_for(lambda: (lambda ids: ids if len(ids) == 3 else None)(
             sorted(d.name for d in runs.iterdir() if (d / "config.yaml").is_file()) if runs.is_dir() else []),
             180, "three run folders")
         # one trains while the others wait (watched from disk: the pages take a while to redraw)
-        seen_states = _wait_for(lambda: (lambda st: st if sorted(st) == ["queued", "queued", "running"] else None)(
+        seen_states = wait_for(lambda: (lambda st: st if sorted(st) == ["queued", "queued", "running"] else None)(
             [_raw(runs, r)["state"] for r in made]), 120, "one running and two queued runs", step=0.05)
         assert seen_states
         page_of = {}
         for name, p in (("A", a), ("B", b), ("C", c)):
-            page_of[_wait_for(lambda p=p: run_id_of(p), 180, f"session {name}'s run id in its URL")] = p
+            page_of[wait_for(lambda p=p: run_id_of(p), 180, f"session {name}'s run id in its URL")] = p
         assert sorted(page_of) == made, "each session watches its own run"
         # the server took the three submits in some order: the newest (queued behind the others) is removed
         order = sorted(made, key=lambda r: Run(runs / r).raw_status().get("created", 0))
@@ -130,7 +121,7 @@ def test_two_sessions_start_at_once_one_queues_and_stop_removes_a_queued_run(ser
         assert _raw(runs, removed)["state"] == "queued", "the last run left the queue before Stop was pressed"
         wait_idle(page_of[removed], TIMEOUT_MS)  # a rerun in flight can show the old button next to the new one
         page_of[removed].locator(".st-key-stop button").first.click()
-        _wait_for(lambda: _raw(runs, removed)["state"] == "stopped", 60, "the queued run to be removed")
+        wait_for(lambda: _raw(runs, removed)["state"] == "stopped", 60, "the queued run to be removed")
         assert "removed from the queue" in _raw(runs, removed)["message"]
         page_of[removed].get_by_text("The run is stopped").wait_for()
         # Live views cost the server CPU that training needs: close the sessions, check from disk,
@@ -140,7 +131,7 @@ def test_two_sessions_start_at_once_one_queues_and_stop_removes_a_queued_run(ser
         pages = []
 
         for rid in keep:
-            _wait_for(lambda r=rid: _raw(runs, r)["state"] in ("completed", "failed"), 600, f"run {rid} to end")
+            wait_for(lambda r=rid: _raw(runs, r)["state"] in ("completed", "failed"), 600, f"run {rid} to end")
             assert _raw(runs, rid)["state"] == "completed", _raw(runs, rid)
             assert [m["epoch"] for m in Run(runs / rid).metrics()] == list(range(1, epochs + 1))
         first, second = sorted((_raw(runs, r) for r in keep), key=lambda st: st["started"])
@@ -167,7 +158,7 @@ def test_five_sessions_watch_one_live_run_and_all_update(server, browser):
         first = _session(browser, url, 5, 200, small_val=True)  # far more epochs than needed: stopped below
         pages = [first]
         first.locator(".st-key-start button").click()
-        rid = _wait_for(lambda: run_id_of(first), 180, "the run id in the URL")
+        rid = wait_for(lambda: run_id_of(first), 180, "the run id in the URL")
         pages += [_watcher(browser, url, rid) for _ in range(4)]
         rss = [vm_rss_kb(proc.pid)]
         seen: list[list[int]] = [[] for _ in pages]  # plotted epochs per tab, from its first drawn chart
@@ -189,7 +180,7 @@ def test_five_sessions_watch_one_live_run_and_all_update(server, browser):
         assert _raw(runs, rid)["state"] == "running"
         wait_idle(first, TIMEOUT_MS)
         first.locator(".st-key-stop button").first.click()
-        _wait_for(lambda: _raw(runs, rid)["state"] == "stopped", 120, "the run to stop")
+        wait_for(lambda: _raw(runs, rid)["state"] == "stopped", 120, "the run to stop")
         mb = [r / 1024 for r in rss if r]
         print(f"server RSS while 5 tabs watched: start {mb[0]:.0f} MB, max {max(mb):.0f} MB, end {mb[-1]:.0f} MB; "
               f"plotted epochs per tab: {seen}")

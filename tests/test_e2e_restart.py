@@ -11,28 +11,17 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import time
 from pathlib import Path
 
 import pytest
 
-from browser_utils import ARTIFACTS, few_shot_session, launch, require_browser, run_id_of, start_server, stop_server, wait_idle
+from browser_utils import ARTIFACTS, few_shot_session, launch, require_browser, run_id_of, start_server, stop_server, wait_for, wait_idle
 from transfer_core.runs import Run
 
 pytestmark = pytest.mark.e2e
 
 TIMEOUT_MS = 180_000
 EPOCHS = 12
-
-
-def _wait_for(cond, timeout: float, what: str, step: float = 0.25):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def _epochs(rd: Path) -> list[int]:
@@ -51,9 +40,9 @@ def test_server_killed_mid_run_then_resume_from_results(tmp_path):
             browser = launch(pw)
             page = few_shot_session(browser, url, 10, EPOCHS, timeout_ms=TIMEOUT_MS)
             page.locator(".st-key-start button").click()
-            rid = _wait_for(lambda: run_id_of(page), 180, "the run id in the URL")
+            rid = wait_for(lambda: run_id_of(page), 180, "the run id in the URL")
             rd = runs / rid
-            _wait_for(lambda: len(_epochs(rd)) >= 1, 300, "a finished epoch")
+            wait_for(lambda: len(_epochs(rd)) >= 1, 300, "a finished epoch")
 
             proc.send_signal(signal.SIGKILL)  # no clean shutdown: the worker thread dies mid-epoch
             proc.wait(30)
@@ -68,11 +57,13 @@ def test_server_killed_mid_run_then_resume_from_results(tmp_path):
             wait_idle(page, TIMEOUT_MS)
             page.get_by_text("Interrupted:").first.wait_for()
             wait_idle(page, TIMEOUT_MS)
-            page.screenshot(path=str(ARTIFACTS / "e2e_restart_interrupted.png"), full_page=True)
             resume = page.get_by_role("button", name="Resume", exact=True).locator("visible=true")
+            resume.first.wait_for()  # the first page after a restart draws slowly (torch is imported anew)
+            wait_idle(page, TIMEOUT_MS)
+            page.screenshot(path=str(ARTIFACTS / "e2e_restart_interrupted.png"), full_page=True)
             assert resume.count() == 1, f"{resume.count()} visible Resume buttons"
             resume.click()
-            _wait_for(lambda: Run(rd).raw_status()["state"] == "completed", 420, "the resumed run to complete")
+            wait_for(lambda: Run(rd).raw_status()["state"] == "completed", 420, "the resumed run to complete")
             assert _epochs(rd) == list(range(1, EPOCHS + 1)), "epochs missing or duplicated after resume"
             assert (rd / "checkpoint.pt").is_file() and (rd / "confusion.json").is_file()
             page.goto(f"{url}/results?run={rid}", wait_until="domcontentloaded")
