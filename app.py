@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.state import device_badge_text, job_manager, selected_run_id
-
 st.set_page_config(page_title="Transfer Lab", page_icon=":material/school:", layout="wide")
 
 PAGES = {
@@ -20,8 +18,14 @@ PAGES = {
     "train": st.Page("pages/train.py", title="Train", icon=":material/model_training:", default=True),
     "results": st.Page("pages/results.py", title="Results", icon=":material/insights:", url_path="results"),
     "predict": st.Page("pages/predict.py", title="Predict", icon=":material/image_search:", url_path="predict"),
-    "compare": st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"), "insights": st.Page("pages/insights.py", title="Insights", icon=":material/lightbulb:", url_path="insights"),  # noqa: E501
+    "compare": st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
+    "insights": st.Page("pages/insights.py", title="Insights", icon=":material/lightbulb:", url_path="insights"),
 }
+# The menu goes to the browser before the heavy imports below (torch: seconds on a cold
+# start), so the first page after a server start never shows Streamlit's file-name menu.
+nav = st.navigation(list(PAGES.values()))
+
+from dashboard.state import device_badge_text, job_manager, selected_run_id  # noqa: E402
 
 QUEUE_REFRESH_S = 2.0
 
@@ -102,6 +106,5 @@ def _sidebar() -> None:
             st.page_link(PAGES["results"], label="Results", icon=":material/insights:", query_params={"run": rid})
 
 
-nav = st.navigation(list(PAGES.values()))
 _sidebar()
 nav.run()
