@@ -65,7 +65,8 @@ def _state_message(rid: str, state: str, status: dict[str, Any]) -> None:
                      query_params={"run": rid})
     if state in ("interrupted", "stopped"):
         if st.button("Resume", key="resume", icon=":material/play_arrow:", type="primary",
-                     help="Continue from the last checkpoint to the configured number of epochs"):
+                     help="Continue from the last checkpoint to the configured number of epochs "
+                          "(a run trained under torchrun resumes under torchrun, with as many processes)"):
             try:
                 job_manager().resume(rid)
             except (ValueError, RuntimeError) as exc:

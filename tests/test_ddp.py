@@ -21,7 +21,7 @@ import yaml
 
 from conftest import tiny_config
 from transfer_core import distributed
-from transfer_core.jobs import JobManager
+from transfer_core.jobs import JobManager, resume_plan
 from transfer_core.runs import Run, RunStore
 from transfer_core.train import load_checkpoint, prepare, run_training
 
@@ -167,6 +167,73 @@ def test_launcher_stop_ends_the_process_group_then_resume_under_torchrun(tmp_pat
     assert Path(proc.stdout.strip().splitlines()[-1]) == run.dir
     _assert_complete(run, 4, len(prepare(cfg)[0].val))
     assert run.status()["message"].startswith("finished 4 epochs")
+
+
+@pytest.mark.slow
+def test_dashboard_resume_of_a_ddp_run_runs_under_torchrun_again(runs_root):
+    """Through the job manager (what the Results page's Resume calls): a 2-rank gloo run
+    stopped after an epoch resumes as a 2-rank torchrun job, not in the server's own
+    thread, and finishes with every epoch written once."""
+    cfg = tiny_config(
+        backbones=[{"name": "resnet18", "weights": "none", "freeze": 3}],
+        data__train_per_class=20,
+        train__epochs=4,
+        train__threads=1,
+    )
+    jm = JobManager(runs_root, threads=1)
+    try:
+        rid = jm.submit(cfg, nproc=2, backend="gloo")
+        run = Run(runs_root / rid)
+        end = time.monotonic() + 240
+        while not run.metrics() and jm.is_active(rid) and time.monotonic() < end:
+            time.sleep(0.1)
+        assert run.metrics() and jm.is_active(rid), (run.raw_status(), (run.dir / "launch.log").read_text()[-3000:])
+        assert run.raw_status()["world_size"] == 2 and run.raw_status()["dist_backend"] == "gloo"
+        assert jm.stop(rid) and jm.wait(rid, timeout=120)
+        assert run.status()["state"] == "stopped", run.status()
+        done = len(run.metrics())
+        assert 1 <= done < 4
+
+        jm.resume(rid)
+        job = jm._jobs[rid]
+        assert (job.nproc, job.backend, job.resume) == (2, "gloo", True)
+        assert "under torchrun with 2 processes" in run.raw_status()["message"]
+        assert jm.wait(rid, timeout=300), "the resumed run did not end"
+    finally:
+        jm.shutdown()
+    _assert_complete(run, 4, len(prepare(cfg)[0].val))
+    assert run.raw_status()["world_size"] == 2  # rank 0 of the resumed job wrote it (one process writes 1)
+
+
+def test_resume_plan_follows_how_the_run_last_trained(monkeypatch):
+    assert resume_plan({"state": "stopped"}) == (1, "auto", "")  # single-process runs and old runs
+    assert resume_plan({"world_size": 1, "dist_backend": None}) == (1, "auto", "")
+    assert resume_plan({"world_size": 2, "dist_backend": "gloo"})[:2] == (2, "gloo")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    nproc, backend, note = resume_plan({"world_size": 4, "dist_backend": "nccl"})
+    assert (nproc, backend) == (1, "auto") and "4 GPUs; 0 visible" in note
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert resume_plan({"world_size": 4, "dist_backend": "nccl"})[:2] == (4, "nccl")
+
+
+def test_a_handed_over_run_can_be_claimed_by_the_job_it_was_handed_to(runs_root, monkeypatch):
+    """The launcher's handoff: a run queued in this process's name is refused to any
+    resume, except one started with this process's token in TRANSFER_LAB_HANDOFF."""
+    from transfer_core.config import ConfigError
+    from transfer_core.runs import HANDOFF_ENV
+    from transfer_core.train import resume_training
+
+    cfg = tiny_config(train__epochs=1)
+    run = RunStore(runs_root).create(cfg, state="queued")
+    with pytest.raises(ConfigError, match="still queued"):
+        resume_training(run.dir, runs_root)
+    monkeypatch.setenv(HANDOFF_ENV, "someone-else")
+    assert not run.handed_to_me()
+    monkeypatch.setenv(HANDOFF_ENV, run.raw_status()["token"])
+    assert run.handed_to_me()
+    assert resume_training(run.dir, runs_root).state == "completed"
 
 
 @pytest.mark.slow

@@ -53,7 +53,7 @@ import torch.distributed as tdist
 from torch import nn
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
-from .runs import FINAL_STATES, Run, RunStore
+from .runs import FINAL_STATES, HANDOFF_ENV, Run, RunStore
 
 __all__ = [
     "DistContext",
@@ -413,14 +413,16 @@ def torchrun_command(
     backend: str = "auto",
     master_port: int | None = None,
     python: str | None = None,
+    resume: bool = False,
 ) -> list[str]:
-    """The ``torchrun`` command that trains into the existing run folder ``run_dir``."""
+    """The ``torchrun`` command that trains into the existing run folder ``run_dir``
+    (``resume``: continues it from its last checkpoint)."""
     run_dir = Path(run_dir)
     rdzv = [f"--master_port={master_port}"] if master_port else ["--standalone"]
+    what = ["resume", str(run_dir)] if resume else ["train", str(run_dir / "config.yaml"), "--into", str(run_dir)]
     return [
         python or sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={int(nproc)}", *rdzv,
-        "-m", "transfer_core", "train", str(run_dir / "config.yaml"),
-        "--into", str(run_dir), "--runs-dir", str(run_dir.parent), "--dist-backend", backend,
+        "-m", "transfer_core", *what, "--runs-dir", str(run_dir.parent), "--dist-backend", backend,
     ]
 
 
@@ -586,13 +588,15 @@ def launch(
     backend: str = "auto",
     master_port: int | None = None,
     env: dict[str, str] | None = None,
+    resume: bool = False,
 ) -> Launch:
     """Start ``torchrun --nproc_per_node=nproc`` training into the existing run folder ``run_dir``.
 
     The job runs in a session of its own (so a stop reaches all of it and none of the
     caller), with its output in ``<run_dir>/launch.log``. ``backend`` is the process
     group's (auto: nccl on GPUs, gloo on the CPU); ``master_port`` None uses torchrun's
-    ``--standalone`` rendezvous on a free local port.
+    ``--standalone`` rendezvous on a free local port. ``resume``: continue the run from
+    its last checkpoint (``transfer_core resume`` under torchrun).
     """
     run = Run(Path(run_dir))
     if not run.exists():
@@ -603,10 +607,12 @@ def launch(
     full_env.update(env or {})
     pkg_root = str(Path(__file__).resolve().parents[1])
     full_env["PYTHONPATH"] = os.pathsep.join([pkg_root, *filter(None, [full_env.get("PYTHONPATH")])])
+    if resume:  # the caller holds the run (queued or running in its name): rank 0 may take it over
+        full_env[HANDOFF_ENV] = str(run.raw_status().get("token") or "")
     log_path = run.dir / "launch.log"
     with open(log_path, "ab") as fh:
         proc = subprocess.Popen(
-            torchrun_command(run.dir, nproc, backend, master_port),
+            torchrun_command(run.dir, nproc, backend, master_port, resume=resume),
             stdout=fh,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

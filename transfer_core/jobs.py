@@ -24,7 +24,7 @@ from .config import RunConfig, validate
 from .runs import Run, RunStore
 from .train import USER_ERRORS, run_training, select_device
 
-__all__ = ["Job", "JobManager", "ui_threads"]
+__all__ = ["Job", "JobManager", "resume_plan", "ui_threads"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,25 @@ def ui_threads() -> int:
         return int(env)
     n = os.cpu_count() or 1
     return max(1, n - 1)
+
+
+def resume_plan(status: dict[str, Any]) -> tuple[int, str, str]:
+    """How to resume a run: (processes, backend, a note for its status).
+
+    A run that last trained under torchrun resumes the same way (N ranks, its backend),
+    so a multi-GPU run does not come back on one device. Where its GPUs are not all
+    visible any more it resumes in one process: the global batch is the same either way
+    (each rank takes its share of it), so the continuation is the same training, slower.
+    """
+    world = int(status.get("world_size") or 1)
+    backend = str(status.get("dist_backend") or "gloo")
+    if world <= 1:
+        return 1, "auto", ""
+    if backend == "nccl":
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if gpus < world:
+            return 1, "auto", f" in one process (it ran on {world} GPUs; {gpus} visible now)"
+    return world, backend, f" under torchrun with {world} processes ({backend})"
 
 
 @dataclass
@@ -101,8 +120,9 @@ class JobManager:
             raise ValueError(f"run {run.id} is already completed")
         cfg = run.config()
         device = select_device(cfg.train.device).type
-        run.set_status("queued", "queued to resume")
-        self._enqueue(Job(run.id, cfg, device, resume=True))
+        nproc, backend, note = resume_plan(st)
+        run.set_status("queued", "queued to resume" + note)
+        self._enqueue(Job(run.id, cfg, device, resume=True, nproc=nproc, backend=backend))
         return run.id
 
     def stop(self, run_id: str) -> bool:
@@ -254,8 +274,8 @@ class JobManager:
 
         run.mark_live(True)  # ours until rank 0 takes the folder over with its own pid
         try:
-            run.set_status("running", f"starting torchrun with {job.nproc} processes")
-            ln = launch(run.dir, job.nproc, backend=job.backend)
+            run.set_status("running", f"{'resuming' if job.resume else 'starting'} torchrun with {job.nproc} processes")
+            ln = launch(run.dir, job.nproc, backend=job.backend, resume=job.resume)
         except Exception as exc:  # e.g. no python / torch.distributed to start
             run.mark_live(False)
             job.error = traceback.format_exc()

@@ -41,6 +41,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_json",
+    "HANDOFF_ENV",
 ]
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,9 @@ def _pid_alive(pid: int, start: str | None) -> bool:
 # In-process liveness: run ids whose training thread is alive in *this* process.
 _LIVE_IN_PROCESS: set[str] = set()
 _PROCESS_TOKEN = uuid.uuid4().hex
+#: Set by a launcher for the torchrun job it starts: the token of the process that holds
+#: the run, which hands its claim over to that job (see :meth:`Run.handed_to_me`).
+HANDOFF_ENV = "TRANSFER_LAB_HANDOFF"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -228,6 +232,12 @@ class Run:
                 else "it was queued when the process that owned the queue stopped; resume it to start it"
             )
         return st
+
+    def handed_to_me(self) -> bool:
+        """The process holding this run started this one to take it over (a torchrun resume
+        launched by the dashboard): its token is in :data:`HANDOFF_ENV`."""
+        token = os.environ.get(HANDOFF_ENV)
+        return bool(token) and token == self.raw_status().get("token")
 
     def _owner_alive(self, st: dict[str, Any]) -> bool:
         if st.get("token") == _PROCESS_TOKEN:

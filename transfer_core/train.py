@@ -744,6 +744,9 @@ def run_training(
             f"epoch {trainer.epoch + 1} of {cfg.train.epochs}" if resume else "",
             device=str(trainer.device),
             warnings=trainer.warnings,
+            # how it runs now, so a resume from the dashboard can start it the same way
+            world_size=dist.world_size if dist is not None else 1,
+            dist_backend=dist.backend if dist is not None else None,
         )
         if dist is None or dist.is_main:  # DDP hook: rank 0 alone records (metrics once, one set of checkpoints)
             recorder = _Recorder(run, on_progress)
@@ -790,7 +793,7 @@ def resume_training(
     def claim() -> Run:
         run = store.get(ref)
         st = run.status()
-        if st.get("state") in ("running", "queued"):
+        if st.get("state") in ("running", "queued") and not run.handed_to_me():
             raise ConfigError("", f"run {run.id} is still {st.get('state')} in process {st.get('pid')}")
         if st.get("state") == "completed":
             raise ConfigError("", f"run {run.id} is already completed")
