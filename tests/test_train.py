@@ -224,3 +224,30 @@ def test_metrics_jsonl_is_json_lines(runs_root):
     res = run_training(tiny_config(train__epochs=1), runs_root)
     lines = res.run.metrics_path.read_text().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["epoch"] == 1
+
+
+def test_compile_switch_routes_forwards_through_torch_compile_and_falls_back(runs_root, monkeypatch):
+    """``train.compile``: training and evaluation forwards go through ``torch.compile``'s
+    callable; a compiler failure mid-run is one warning and the run finishes eagerly.
+    (torch.compile is replaced by a recorder here: a real compile takes a minute on this
+    CPU; tests/test_ddp.py compiles for real under torchrun.)"""
+    import torch._dynamo.exc as dynamo_exc
+
+    calls: list[int] = []
+
+    def fake_compile(model):
+        def forward(x):
+            calls.append(len(x))
+            if len(calls) == 3:
+                raise dynamo_exc.TorchDynamoException("backend exploded")
+            return model(x)
+        return forward
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    res = run_training(tiny_config(train__compile=True), runs_root)
+    assert res.state == "completed", res.message
+    st = res.run.status()
+    assert st["compiled"] == ["train", "eval"]
+    assert len(calls) == 3  # two batches compiled, the third failed: eager from then on
+    assert [w for w in st["warnings"] if w.startswith("train.compile failed (TorchDynamoException: backend exploded)")]
+    assert run_training(tiny_config(), runs_root).run.status()["compiled"] == []

@@ -244,15 +244,28 @@ class Trainer:
         if self.cached and cfg.data.augment:
             self.warnings.append(AUGMENT_NOTE)
         self._forward: Callable[[torch.Tensor], torch.Tensor] = self.model
+        self.compiled: list[str] = []  # which forwards go through torch.compile ("train", "eval"): recorded in status
         if t.compile and not self.cached:  # a cached run only trains small linear layers
             try:
                 self._forward = _CompiledForward(self.model, self.warnings)
+                self.compiled = ["train", "eval"]
             except Exception as exc:  # e.g. torch.compile unsupported on this platform
                 self.warnings.append(f"train.compile is not available here ({type(exc).__name__}); training eagerly")
         # DDP hook (transfer_core.distributed; None without torchrun): training forwards go
         # through the DistributedDataParallel wrapper, which averages gradients over the ranks.
         self.dist = dist
         self._ddp: nn.Module | None = dist.wrap(self.model, features=self.cached) if dist is not None else None
+        self._ddp_forward: Callable[[Any], torch.Tensor] | None = self._ddp
+        if self._ddp is not None and t.compile and not self.cached:
+            # compile the DDP wrapper, not the model inside it: PyTorch's DDPOptimizer then
+            # splits the graph at the gradient buckets, so all-reduce still overlaps backward
+            try:
+                self._ddp_forward = _CompiledForward(self._ddp, self.warnings)
+            except Exception as exc:
+                self.warnings.append(f"train.compile is not available here ({type(exc).__name__}); training eagerly")
+                self.compiled = [c for c in self.compiled if c != "train"]
+        elif self._ddp is not None:
+            self.compiled = [c for c in self.compiled if c != "train"]  # training goes through the eager wrapper
 
     # events ---------------------------------------------------------------------
     def add_callback(self, event: str, fn: Callback) -> None:
@@ -375,8 +388,8 @@ class Trainer:
         return to_model_input(xs[0], self.device, self.channels_last), y
 
     def _logits(self, inputs: Any, feats: bool) -> torch.Tensor:
-        if self._ddp is not None and torch.is_grad_enabled():  # DDP hook: a training forward
-            return self._ddp(inputs)
+        if self._ddp_forward is not None and torch.is_grad_enabled():  # DDP hook: a training forward
+            return self._ddp_forward(inputs)
         return self.model.forward_features(inputs) if feats else self._forward(inputs)
 
     def _check_stop(self) -> None:
@@ -745,6 +758,7 @@ def run_training(
             device=str(trainer.device),
             warnings=trainer.warnings,
             # how it runs now, so a resume from the dashboard can start it the same way
+            compiled=trainer.compiled,
             world_size=dist.world_size if dist is not None else 1,
             dist_backend=dist.backend if dist is not None else None,
         )
