@@ -40,13 +40,14 @@ DEFAULTS: dict[str, Any] = {
     "learn_alpha": True,
     "shared_dim": 128,
     "activation": "relu",
+    "compile": False,
 }
 FUSION_DEFAULT_BACKBONES = ("resnet18", "mobilenet_v3_small", "shufflenet_v2_x1_0", "squeezenet1_1")
 MAX_FUSION = 4
 BATCHES = [8, 16, 32, 64, 128, 256]
 _FORM = "_train_form"  # plain dict mirroring the widget values (survives page switches)
 _PERSIST_PREFIXES = ("method", "epochs", "batch_size", "lr", "optimizer", "device", "n_backbones", "fusion_mode",
-                     "learn_alpha", "shared_dim", "activation", "bb", "alpha_")
+                     "learn_alpha", "shared_dim", "activation", "bb", "alpha_", "compile")
 DOUBLE_SUBMIT_S = 5.0
 
 ss = st.session_state
@@ -219,6 +220,8 @@ def _build_config(method: str, bodies: list[dict[str, Any]], data: dict[str, Any
         "train": {"epochs": int(ss["epochs"]), "batch_size": int(ss["batch_size"]), "lr": float(ss["lr"]),
                   "optimizer": ss["optimizer"], "device": ss["device"]},
     }
+    if ss.get("compile"):
+        cfg["train"]["compile"] = True
     if method == "fusion":
         learn = bool(ss["learn_alpha"])
         cfg["fusion"] = {
@@ -446,6 +449,10 @@ with settings_col:
                          help="auto picks a CUDA GPU, then Apple MPS, then the CPU")
     if ss.get("device") is None:  # segmented control can be cleared by clicking the selected item
         ss["device"] = "auto"
+    st.toggle("Compile the model (torch.compile)", key="compile",
+              help="Faster epochs on a GPU for long runs; the first epoch is slower while it compiles (about a "
+                   "minute on a CPU). Falls back to normal training, with a warning, if compiling fails. "
+                   "Not used for fully frozen runs (they train on cached features).")
     if _gpu_count() > 1 and ss.get("device") in ("auto", "cuda"):  # scale-out: one torchrun DDP process per GPU
         st.toggle(f"Use {_gpu_count()} GPUs", key="use_gpus",
                   help="Runs as a torchrun subprocess with one DistributedDataParallel process per GPU; "

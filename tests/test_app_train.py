@@ -212,3 +212,24 @@ def test_stop_then_resume_from_results():
     assert any(rid in c.value for c in at.caption)
     at.switch_page("pages/train.py")  # AppTest's next run() would go back to the page it was told last
     _poll(at, lambda a: _state(rid) == "running" and _has_button(a, "stop"), timeout=60)
+
+
+def test_compile_toggle_reaches_the_config(monkeypatch):
+    """The Train page's torch.compile switch: off by default, on puts train.compile in the run's config."""
+    from transfer_core.jobs import JobManager
+
+    submitted = []
+
+    def fake_submit(self, cfg, nproc=1, backend="auto"):  # no minute-long compile here: record the config
+        submitted.append(cfg)
+        return self.store.create(cfg, state="queued").id
+
+    monkeypatch.setattr(JobManager, "submit", fake_submit)
+    at = _ok(_app(draft=TINY_DRAFT).run())
+    assert at.toggle(key="compile").value is False
+    _ok(at.button(key="start").click().run())
+    assert submitted[-1].train.compile is False
+    at.toggle(key="compile").set_value(True)
+    _ok(at.run())
+    _ok(at.button(key="start").click().run())
+    assert len(submitted) == 2 and submitted[-1].train.compile is True
