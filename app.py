@@ -7,6 +7,9 @@ device, the job queue (live while jobs exist) and a link to the run being watche
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import streamlit as st
 
 st.set_page_config(page_title="Transfer Lab", page_icon=":material/school:", layout="wide")
@@ -25,7 +28,10 @@ PAGES = {
 # start), so the first page after a server start never shows Streamlit's file-name menu.
 nav = st.navigation(list(PAGES.values()))
 
-from dashboard.state import device_badge_text, job_manager, selected_run_id  # noqa: E402
+# The first page after a server start says why it takes a moment (torch is imported once).
+with st.spinner("Starting Transfer Lab: loading PyTorch (once per server start)…") if "torch" not in sys.modules \
+        else contextlib.nullcontext():
+    from dashboard.state import device_badge_text, job_manager, selected_run_id  # noqa: E402
 
 QUEUE_REFRESH_S = 2.0
 
