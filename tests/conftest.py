@@ -46,3 +46,15 @@ def tiny_config(**overrides):
 @pytest.fixture
 def runs_root(tmp_path) -> Path:
     return tmp_path / "runs"
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for a module of tiny-tensor tests: a second thread only adds
+    spin-waiting on a busy 2-core box (measured 8x slower there)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
-import torch
 from streamlit.testing.v1 import AppTest
 
 from conftest import tiny_config
@@ -21,17 +20,11 @@ ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 240  # first renders import torch; slow on a busy 2-core box
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Tiny tensors: a second intra-op thread only adds spin-waiting on a busy 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: tiny tensors, one thread
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, _one_torch_thread):
+def runs(tmp_path_factory, one_torch_thread):
     root = tmp_path_factory.mktemp("teaching_runs")
     scratch = run_training(tiny_config(train__epochs=1), root).run
     fusion = run_training(tiny_config(

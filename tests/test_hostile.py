@@ -877,7 +877,7 @@ def _listening(port: int) -> list[str]:
 def test_server_without_flags_binds_localhost_only(tmp_path):
     """``streamlit run app.py`` with no --server.address: only 127.0.0.1 listens (config.toml)."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from browser_utils import free_port, wait_health
+    from browser_utils import free_port, stop_server, wait_health
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
@@ -891,10 +891,5 @@ def test_server_without_flags_binds_localhost_only(tmp_path):
         addrs = _listening(port)
         assert addrs and set(addrs) == {"127.0.0.1"}, addrs
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_server(proc)
         log.close()

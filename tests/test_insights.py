@@ -32,17 +32,11 @@ FUSION = dict(
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Tiny tensors: a second intra-op thread only adds spin-waiting (measured 8x slower on a busy 2-core box)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: tiny tensors, one thread
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, _one_torch_thread):
+def runs(tmp_path_factory, one_torch_thread):
     root = tmp_path_factory.mktemp("insights_runs")
     scratch = run_training(tiny_config(train__epochs=1), root)
     fusion = run_training(tiny_config(**FUSION), root)
