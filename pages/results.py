@@ -138,7 +138,10 @@ def _show(rid: str, clickable: bool = False) -> bool:
 
     bb = ", ".join(f"{n} ({w})" for n, w in zip(summary.backbones, summary.weights))
     created = dt.datetime.fromtimestamp(summary.created).strftime("%Y-%m-%d %H:%M") if summary.created else "?"
-    st.markdown(f"**{summary.method}** · {bb} · data **{summary.dataset}** · created {created}")
+    where = f" · {status.get('device')}" if status.get("device") else ""
+    if int(status.get("world_size") or 1) > 1:
+        where += f" · torchrun × {status['world_size']} ({status.get('dist_backend') or '?'})"
+    st.markdown(f"**{summary.method}** · {bb} · data **{summary.dataset}** · created {created}{where}")
     _headline(summary, status, metrics)
     _state_message(rid, state, status)
 

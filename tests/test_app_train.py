@@ -233,3 +233,20 @@ def test_compile_toggle_reaches_the_config(monkeypatch):
     _ok(at.run())
     _ok(at.button(key="start").click().run())
     assert len(submitted) == 2 and submitted[-1].train.compile is True
+
+
+def test_results_headline_says_where_a_run_trained():
+    """Device, and for a torchrun run the process count and backend, from its status."""
+    from conftest import tiny_config
+
+    store = RunStore(None)
+    single = store.create(tiny_config(), state="queued")
+    single.set_status("stopped", "by the user", device="cpu", world_size=1, dist_backend=None)
+    ddp = store.create(tiny_config(), state="queued")
+    ddp.set_status("stopped", "by the user", device="cuda:0", world_size=4, dist_backend="nccl")
+    for run, want, not_want in ((single, "· cpu", "torchrun"), (ddp, "· cuda:0 · torchrun × 4 (nccl)", None)):
+        at = _ok(_app(run_id=run.id).run())
+        _ok(at.switch_page("pages/results.py").run())
+        heads = [m.value for m in at.markdown if "created" in m.value]
+        assert heads and want in heads[0], heads
+        assert not not_want or not_want not in heads[0]
