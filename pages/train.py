@@ -22,6 +22,7 @@ from dashboard.state import draft_config, job_manager, run_store, select_run, se
 from transfer_core.backbones import get_backbone, imagenet_weights_info, list_backbones, trainable_params
 from transfer_core.config import ACTIVATIONS, DEVICES, OPTIMIZERS, ConfigError, DataConfig, from_dict
 from transfer_core.runs import Run
+from transfer_core.train import gpu_count
 
 # Defaults: a newcomer who presses Start without touching anything gets a finished,
 # meaningful run on the built-in digits in under a minute on a 2-core CPU (the app
@@ -234,15 +235,9 @@ def _build_config(method: str, bodies: list[dict[str, Any]], data: dict[str, Any
     return cfg
 
 
-def _gpu_count() -> int:
-    import torch
-
-    return torch.cuda.device_count()
-
-
 def _gpus_to_use() -> int:
     """N when "use N GPUs" is on (a torchrun job, see transfer_core.distributed), else 1 (a thread here)."""
-    n = _gpu_count()
+    n = gpu_count()
     return n if n > 1 and ss.get("use_gpus") and ss.get("device") in ("auto", "cuda") else 1
 
 
@@ -453,8 +448,8 @@ with settings_col:
               help="Faster epochs on a GPU for long runs; the first epoch is slower while it compiles (about a "
                    "minute on a CPU). Falls back to normal training, with a warning, if compiling fails. "
                    "Not used for fully frozen runs (they train on cached features).")
-    if _gpu_count() > 1 and ss.get("device") in ("auto", "cuda"):  # scale-out: one torchrun DDP process per GPU
-        st.toggle(f"Use {_gpu_count()} GPUs", key="use_gpus",
+    if gpu_count() > 1 and ss.get("device") in ("auto", "cuda"):  # scale-out: one torchrun DDP process per GPU
+        st.toggle(f"Use {gpu_count()} GPUs", key="use_gpus",
                   help="Runs as a torchrun subprocess with one DistributedDataParallel process per GPU; "
                        "the batch size is split between them. Stop ends the whole process group.")
 

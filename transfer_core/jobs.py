@@ -22,7 +22,7 @@ import torch
 
 from .config import RunConfig, validate
 from .runs import Run, RunStore
-from .train import USER_ERRORS, run_training, select_device
+from .train import USER_ERRORS, gpu_count, run_training, select_device
 
 __all__ = ["Job", "JobManager", "resume_plan", "ui_threads"]
 
@@ -55,7 +55,7 @@ def resume_plan(status: dict[str, Any]) -> tuple[int, str, str]:
     if world <= 1:
         return 1, "auto", ""
     if backend == "nccl":
-        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        gpus = gpu_count()
         if gpus < world:
             return 1, "auto", f" in one process (it ran on {world} GPUs; {gpus} visible now)"
     return world, backend, f" under torchrun with {world} processes ({backend})"

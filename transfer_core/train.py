@@ -47,6 +47,7 @@ __all__ = [
     "TrainResult",
     "select_device",
     "device_badge",
+    "gpu_count",
     "prepare",
     "run_training",
     "load_checkpoint",
@@ -96,11 +97,16 @@ def select_device(pref: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def gpu_count() -> int:
+    """CUDA GPUs this process sees (0 without CUDA): how many torchrun ranks it could host."""
+    return torch.cuda.device_count()
+
+
 def device_badge() -> str:
     """A short human label of the device ``auto`` would use."""
     dev = select_device("auto")
     if dev.type == "cuda":
-        n = torch.cuda.device_count()
+        n = gpu_count()
         return f"GPU: {torch.cuda.get_device_name(0)}" + (f" (x{n})" if n > 1 else "")
     if dev.type == "mps":
         return "Apple MPS"
