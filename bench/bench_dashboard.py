@@ -30,6 +30,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -44,21 +45,29 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _throughput(run_dir: Path) -> tuple[float, int, float, float]:
-    """(images/s over all epochs, epochs, seconds, images/s from epoch 2 on).
+class Throughput(NamedTuple):
+    """Images/s of one run over all its epochs, and from epoch 2 on (``steady``).
 
     The steady figure leaves out epoch 1: model warm-up on both sides and, in the dashboard,
     the watching tabs loading the app while it runs (a one-time cost per tab).
     """
+
+    all: float
+    epochs: int
+    steady: float
+
+
+def _throughput(run_dir: Path) -> Throughput:
     info = json.loads((run_dir / "data_info.json").read_text())
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     if not rows:
         raise SystemExit(f"bench: no metrics in {run_dir}")
     n = int(info["num_train"])
-    secs = sum(float(r["seconds"]) for r in rows)
-    later = rows[1:] or rows
-    steady = n * len(later) / sum(float(r["seconds"]) for r in later)
-    return n * len(rows) / secs, len(rows), secs, steady
+
+    def rate(rs: list[dict]) -> float:
+        return n * len(rs) / sum(float(r["seconds"]) for r in rs)
+
+    return Throughput(rate(rows), len(rows), rate(rows[1:] or rows))
 
 
 def _wait_idle(page, timeout: int = 120_000) -> None:
@@ -226,31 +235,31 @@ def main(argv: list[str] | None = None) -> int:
     # Order: dashboard, CLI, dashboard, CLI (each side averaged: the load of a shared machine
     # drifts). The CLI trains the dashboard run's own config.yaml. Then a dashboard run that
     # nobody watches and the CLI at the dashboard's thread count split c) into its two causes.
-    ui_a = _throughput(dashboard_run(tmp, epochs, args.tabs, few_shot, args.nice_browser))
-    config = sorted((tmp / "runs-ui").iterdir())[0] / "config.yaml"
+    ui_a_dir = dashboard_run(tmp, epochs, args.tabs, few_shot, args.nice_browser)
+    config = ui_a_dir / "config.yaml"
+    ui_a = _throughput(ui_a_dir)
     cli_a = _throughput(cli_run(tmp, config, "cli-a"))
     ui_b = _throughput(dashboard_run(tmp, epochs, args.tabs, few_shot, args.nice_browser))
     cli_b = _throughput(cli_run(tmp, config, "cli-b"))
     ui_0 = _throughput(dashboard_run(tmp, epochs, 0, few_shot))
     cli_t = _throughput(cli_run(tmp, config, "cli-t", threads=ui_threads()))
+    ui_mean = Throughput((ui_a.all + ui_b.all) / 2, ui_a.epochs, (ui_a.steady + ui_b.steady) / 2)
+    cli_mean = Throughput((cli_a.all + cli_b.all) / 2, cli_a.epochs, (cli_a.steady + cli_b.steady) / 2)
 
-    def mean(a: tuple, b: tuple, i: int) -> float:
-        return (a[i] + b[i]) / 2
-
-    n_ep = ui_a[1]
-    print(f"img/s over all {n_ep} epochs | from epoch 2 on (steady)")
-    print(f"  dashboard + {args.tabs} tabs ({ui_threads()} torch thread(s)): {mean(ui_a, ui_b, 0):7.1f} | {mean(ui_a, ui_b, 3):7.1f}"
-          f"   (runs: {ui_a[0]:.1f}, {ui_b[0]:.1f} | {ui_a[3]:.1f}, {ui_b[3]:.1f})")
-    print(f"  dashboard, no tab open          : {ui_0[0]:7.1f} | {ui_0[3]:7.1f}")
-    print(f"  CLI ({_threads_default()} torch threads)           : {mean(cli_a, cli_b, 0):7.1f} | {mean(cli_a, cli_b, 3):7.1f}"
-          f"   (runs: {cli_a[0]:.1f}, {cli_b[0]:.1f} | {cli_a[3]:.1f}, {cli_b[3]:.1f})")
-    print(f"  CLI with train.threads={ui_threads()}         : {cli_t[0]:7.1f} | {cli_t[3]:7.1f}")
-    for i, label in ((0, "all epochs"), (3, "steady")):
-        c = mean(ui_a, ui_b, i) / mean(cli_a, cli_b, i)
-        print(f"RATIO c) dashboard + {args.tabs} tabs / CLI, {label}: {c:.3f}  [goal >= 0.95]")
-        print(f"  = thread policy (CLI@{ui_threads()} / CLI): {cli_t[i] / mean(cli_a, cli_b, i):.3f}"
-              f"  x  in-app, unwatched / CLI@{ui_threads()}: {ui_0[i] / cli_t[i]:.3f}"
-              f"  x  watched / unwatched: {mean(ui_a, ui_b, i) / ui_0[i]:.3f}")
+    th = ui_threads()
+    print(f"img/s over all {ui_a.epochs} epochs | from epoch 2 on (steady)")
+    print(f"  dashboard + {args.tabs} tabs ({th} torch thread(s)): {ui_mean.all:7.1f} | {ui_mean.steady:7.1f}"
+          f"   (runs: {ui_a.all:.1f}, {ui_b.all:.1f} | {ui_a.steady:.1f}, {ui_b.steady:.1f})")
+    print(f"  dashboard, no tab open          : {ui_0.all:7.1f} | {ui_0.steady:7.1f}")
+    print(f"  CLI ({_threads_default()} torch threads)           : {cli_mean.all:7.1f} | {cli_mean.steady:7.1f}"
+          f"   (runs: {cli_a.all:.1f}, {cli_b.all:.1f} | {cli_a.steady:.1f}, {cli_b.steady:.1f})")
+    print(f"  CLI with train.threads={th}         : {cli_t.all:7.1f} | {cli_t.steady:7.1f}")
+    for field, label in (("all", "all epochs"), ("steady", "steady")):
+        ui, cli, unwatched, cli_th = (getattr(x, field) for x in (ui_mean, cli_mean, ui_0, cli_t))
+        print(f"RATIO c) dashboard + {args.tabs} tabs / CLI, {label}: {ui / cli:.3f}  [goal >= 0.95]")
+        print(f"  = thread policy (CLI@{th} / CLI): {cli_th / cli:.3f}"
+              f"  x  in-app, unwatched / CLI@{th}: {unwatched / cli_th:.3f}"
+              f"  x  watched / unwatched: {ui / unwatched:.3f}")
     for i, split in enumerate(CPU_SPLIT, start=1):
         wall = split.pop("wall")
         parts = ", ".join(f"{k} {v:.1f} s ({v / wall:.0%})" for k, v in split.items())

@@ -249,29 +249,32 @@ class Trainer:
         self.features: FeatureSet | None = None
         if self.cached and cfg.data.augment:
             self.warnings.append(AUGMENT_NOTE)
-        self._forward: Callable[[torch.Tensor], torch.Tensor] = self.model
-        self.compiled: list[str] = []  # which forwards go through torch.compile ("train", "eval"): recorded in status
-        if t.compile and not self.cached:  # a cached run only trains small linear layers
-            try:
-                self._forward = _CompiledForward(self.model, self.warnings)
-                self.compiled = ["train", "eval"]
-            except Exception as exc:  # e.g. torch.compile unsupported on this platform
-                self.warnings.append(f"train.compile is not available here ({type(exc).__name__}); training eagerly")
         # DDP hook (transfer_core.distributed; None without torchrun): training forwards go
         # through the DistributedDataParallel wrapper, which averages gradients over the ranks.
         self.dist = dist
         self._ddp: nn.Module | None = dist.wrap(self.model, features=self.cached) if dist is not None else None
+        self._forward: Callable[[torch.Tensor], torch.Tensor] = self.model
         self._ddp_forward: Callable[[Any], torch.Tensor] | None = self._ddp
-        if self._ddp is not None and t.compile and not self.cached:
-            # compile the DDP wrapper, not the model inside it: PyTorch's DDPOptimizer then
-            # splits the graph at the gradient buckets, so all-reduce still overlaps backward
-            try:
-                self._ddp_forward = _CompiledForward(self._ddp, self.warnings)
-            except Exception as exc:
-                self.warnings.append(f"train.compile is not available here ({type(exc).__name__}); training eagerly")
-                self.compiled = [c for c in self.compiled if c != "train"]
-        elif self._ddp is not None:
-            self.compiled = [c for c in self.compiled if c != "train"]  # training goes through the eager wrapper
+        if t.compile and not self.cached:  # a cached run only trains small linear layers
+            self._forward = self._compiled(self.model)
+            if self._ddp is not None and self._forward is not self.model:
+                # compile the DDP wrapper, not the model inside it: PyTorch's DDPOptimizer then
+                # splits the graph at the gradient buckets, so all-reduce still overlaps backward
+                self._ddp_forward = self._compiled(self._ddp)
+
+    def _compiled(self, module: nn.Module) -> Callable[..., torch.Tensor]:
+        """``module`` behind torch.compile, or ``module`` itself (with a warning) where compile is unavailable."""
+        try:
+            return _CompiledForward(module, self.warnings)
+        except Exception as exc:  # e.g. torch.compile unsupported on this platform
+            self.warnings.append(f"train.compile is not available here ({type(exc).__name__}); training eagerly")
+            return module
+
+    @property
+    def compiled(self) -> list[str]:
+        """Which forwards go through torch.compile ("train", "eval"): recorded in the run's status."""
+        train = self._ddp_forward if self._ddp is not None else self._forward
+        return [name for name, fn in (("train", train), ("eval", self._forward)) if isinstance(fn, _CompiledForward)]
 
     # events ---------------------------------------------------------------------
     def add_callback(self, event: str, fn: Callback) -> None:
