@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,18 @@ def _isolated_folders(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     (tmp_path / "data").mkdir()
     yield
+
+
+@pytest.fixture(scope="module")
+def module_tmp(tmp_path_factory, request) -> Iterator[Path]:
+    """One folder for a module's shared runs, removed when the module is done.
+
+    pytest keeps module-scoped folders until the session ends; runs weigh 100+ MB each,
+    so without this the suite's peak disk use grows with every module (CI once filled its disk).
+    """
+    path = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def tiny_config(**overrides):

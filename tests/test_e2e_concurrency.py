@@ -46,10 +46,10 @@ LAST_EPOCH_JS = """() => {
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(module_tmp):
     """One server for both tests (its caches warm up once); each test tells its own runs apart."""
     require_browser()
-    folder = tmp_path_factory.mktemp("concurrency")
+    folder = module_tmp
     proc, url = start_server(folder)
     yield proc, url, folder
     stop_server(proc)

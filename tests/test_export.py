@@ -13,8 +13,8 @@ from transfer_core.train import run_training
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("export_runs")
+def runs(module_tmp):
+    root = module_tmp
     transfer = run_training(tiny_config(train__epochs=1), root)
     fusion = run_training(
         tiny_config(

@@ -467,9 +467,9 @@ CLI_CASES = [
 
 
 @pytest.fixture(scope="module")
-def cli_results(tmp_path_factory):
+def cli_results(module_tmp):
     """Build the inputs, run every CLI case (forked), return {id: result} with stdout/stderr."""
-    base = tmp_path_factory.mktemp("hostile_cli")
+    base = module_tmp
     data, root2, inputs, io_dir = base / "data", base / "root2", base / "inputs", base / "io"
     for d in (data, root2, inputs, io_dir, base / "runs"):
         d.mkdir()

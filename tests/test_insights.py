@@ -36,8 +36,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: tiny tenso
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, one_torch_thread):
-    root = tmp_path_factory.mktemp("insights_runs")
+def runs(module_tmp, one_torch_thread):
+    root = module_tmp
     scratch = run_training(tiny_config(train__epochs=1), root)
     fusion = run_training(tiny_config(**FUSION), root)
     assert scratch.state == fusion.state == "completed"

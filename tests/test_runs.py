@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import tiny_config
-from transfer_core.runs import Run, RunStore, atomic_write_text
+from transfer_core.runs import Run, RunStore, atomic_link_or_write, atomic_write_bytes, atomic_write_text
 
 
 def test_create_layout_and_lookup(runs_root):
@@ -66,6 +66,41 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
         atomic_write_text(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in (tmp_path / "w").iterdir()] == ["f.json"]
+
+
+def test_best_is_a_link_that_keeps_its_epoch_when_checkpoint_moves_on(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    ckpt, best = run_dir / "checkpoint.pt", run_dir / "best.pt"
+    atomic_write_bytes(ckpt, b"epoch 1")
+    atomic_link_or_write(ckpt, best, b"epoch 1")
+    assert os.path.samefile(ckpt, best)  # no second copy on disk
+    atomic_write_bytes(ckpt, b"epoch 2")  # a later, worse epoch
+    assert best.read_bytes() == b"epoch 1" and ckpt.read_bytes() == b"epoch 2"
+    atomic_link_or_write(ckpt, best, b"epoch 2")  # replaces an existing best.pt
+    assert best.read_bytes() == b"epoch 2" and os.path.samefile(ckpt, best)
+    assert sorted(p.name for p in run_dir.iterdir()) == ["best.pt", "checkpoint.pt"]
+
+
+def test_best_is_written_where_the_filesystem_has_no_hard_links(tmp_path, monkeypatch):
+    ckpt, best = tmp_path / "checkpoint.pt", tmp_path / "best.pt"
+    atomic_write_bytes(ckpt, b"epoch 1")
+
+    def no_links(*a, **k):
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    atomic_link_or_write(ckpt, best, b"epoch 1")
+    assert best.read_bytes() == b"epoch 1" and not os.path.samefile(ckpt, best)
+
+
+def test_a_training_run_keeps_one_copy_of_its_best_epoch(runs_root):
+    from transfer_core.train import load_checkpoint, run_training
+
+    run = run_training(tiny_config(train__epochs=2), runs_root).run
+    best = max(run.metrics(), key=lambda r: r["val_acc"])["epoch"]
+    assert load_checkpoint(run.best_path)["epoch"] == best
+    assert os.path.samefile(run.best_path, run.checkpoint_path) == (best == 2)
 
 
 def test_damaged_run_still_lists(runs_root):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -180,9 +181,10 @@ def test_failed_checkpoint_write_keeps_previous(runs_root, monkeypatch):
     calls = {"n": 0}
 
     def flaky(path, data):
-        calls["n"] += 1
-        if calls["n"] > 2:  # epoch 1 wrote checkpoint + best; epoch 2 fails
-            raise OSError(errno.ENOSPC, "No space left on device")
+        if Path(path).name == "checkpoint.pt":
+            calls["n"] += 1
+            if calls["n"] > 1:  # epoch 1 wrote its checkpoint; epoch 2 fails
+                raise OSError(errno.ENOSPC, "No space left on device")
         real(path, data)
 
     monkeypatch.setattr(train_mod, "atomic_write_bytes", flaky)

@@ -34,7 +34,7 @@ from .data import DataBundle, DataError, build_data
 from .features import AUGMENT_NOTE, FeatureSet, to_model_input
 from .interpret import confusion, per_class_metrics
 from .models import FusionModel, build_model, param_groups
-from .runs import Run, RunStore, atomic_write_bytes
+from .runs import Run, RunStore, atomic_link_or_write, atomic_write_bytes
 
 if TYPE_CHECKING:  # only a type: the single-process path never imports torch.distributed
     from .distributed import DistContext
@@ -658,10 +658,10 @@ class _Recorder:
         # truncates metrics to the checkpoint's epoch and redoes that epoch.
         self.run.append_metrics(metrics)
         try:
-            data = _checkpoint_bytes(tr)  # serialised once: best.pt is the same epoch's state
+            data = _checkpoint_bytes(tr)
             _save_checkpoint(tr, self.run.checkpoint_path, data)
-            if improved:
-                _save_checkpoint(tr, self.run.best_path, data)
+            if improved:  # best.pt is this same epoch's file: a hard link, not a second copy
+                atomic_link_or_write(self.run.checkpoint_path, self.run.best_path, data)
         except OSError as exc:
             raise CheckpointError(
                 f"could not write the checkpoint of epoch {epoch} ({exc.strerror or exc}); the previous checkpoint is intact"
