@@ -16,6 +16,7 @@ the same runs, and a crash must never lose more than the epoch in flight.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
@@ -28,6 +29,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, Iterable
 
 from .config import RunConfig, dump_yaml, from_dict, parse_yaml_text, runs_dir
@@ -85,6 +87,17 @@ _PROCESS_TOKEN = uuid.uuid4().hex
 HANDOFF_ENV = "TRANSFER_LAB_HANDOFF"
 
 
+@contextlib.contextmanager
+def _removed_on_failure(tmp: str | Path) -> Iterator[None]:
+    """Delete the temp file ``tmp`` if the block fails: a failed write leaves no ``.tmp`` behind."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temp file in the same folder, fsync, then ``os.replace``.
 
@@ -92,18 +105,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
+    with _removed_on_failure(tmp):
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def atomic_link_or_write(src: Path, dst: Path, data: bytes) -> None:
@@ -115,20 +122,14 @@ def atomic_link_or_write(src: Path, dst: Path, data: bytes) -> None:
     the old one. Where the filesystem has no hard links, ``data`` is written instead.
     """
     src, dst = Path(src), Path(dst)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}-{time.monotonic_ns()}.tmp")
+    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.tmp")
     try:
         os.link(src, tmp)
     except OSError:
         atomic_write_bytes(dst, data)
         return
-    try:
+    with _removed_on_failure(tmp):
         os.replace(tmp, dst)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def atomic_write_text(path: Path, text: str) -> None:
