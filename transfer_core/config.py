@@ -18,6 +18,9 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
+from .errors import ConfigError
+from .paths import data_roots, runs_dir
+
 __all__ = [
     "ConfigError",
     "DataConfig",
@@ -46,15 +49,6 @@ FUSION_MODES = ("sum", "concat")
 ACTIVATIONS = ("relu", "gelu", "tanh", "identity")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-
-
-class ConfigError(ValueError):
-    """An invalid configuration value. ``field`` is the dotted path, e.g. ``train.epochs``."""
-
-    def __init__(self, field: str, message: str):
-        self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}" if field else message)
 
 
 @dataclass
@@ -395,22 +389,3 @@ def validate(cfg: RunConfig) -> RunConfig:
     if t.threads < 0:
         raise ConfigError("train.threads", f"must be >= 0, got {t.threads}")
     return cfg
-
-
-# --------------------------------------------------------------------------- folders
-
-
-def runs_dir(override: str | os.PathLike | None = None) -> Path:
-    """Where runs live: the explicit override, else ``$TRANSFER_LAB_RUNS``, else ``./runs``.
-
-    Read at call time, never at import, so tests and the app can change it.
-    """
-    if override:
-        return Path(override)
-    return Path(os.environ.get("TRANSFER_LAB_RUNS") or "runs")
-
-
-def data_roots() -> list[Path]:
-    """Data roots: ``$TRANSFER_LAB_DATA`` (several, separated by ``os.pathsep``), else ``./data``."""
-    raw = os.environ.get("TRANSFER_LAB_DATA") or "data"
-    return [Path(p) for p in raw.split(os.pathsep) if p.strip()]
