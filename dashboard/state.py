@@ -1,9 +1,10 @@
-"""Process-wide job manager and per-session UI state (selected run in the URL).
+"""Process-wide job manager, the run store, and per-session UI state (selected run in the URL).
 
-Why ``st.cache_resource``: every browser session must see the same queue and the same
-running jobs, so there is one :class:`~transfer_core.jobs.JobManager` per server
-process. Paths are read from the environment when the manager is first made (not at
-import), so tests can point ``TRANSFER_LAB_RUNS`` at a temp folder.
+Why ``st.cache_resource`` for the job manager: every browser session must see the same
+queue and the same running jobs, so there is one :class:`~transfer_core.jobs.JobManager`
+per server process. Paths are read from the environment when the manager is first made
+(not at import), so tests can point ``TRANSFER_LAB_RUNS`` at a temp folder. Run lists are
+never cached: a run finished by another session or the CLI must show up on the next draw.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard.formatting import device_label
 from transfer_core.jobs import JobManager
-from transfer_core.runs import RunStore
+from transfer_core.runs import Run, RunStore
 
 __all__ = [
-    "job_manager", "run_store", "selected_run_id", "select_run", "device_badge_text", "draft_config", "set_draft",
+    "job_manager", "run_store", "run_exists", "selected_run_id", "select_run", "device_badge_text", "draft_config", "set_draft",
     "finished_runs_or_stop", "selection_changed",
 ]
 
@@ -39,12 +41,17 @@ def job_manager() -> JobManager:
     return _manager(str(run_store().root.resolve()))
 
 
+def run_exists(run_id: str | None) -> bool:
+    """Whether ``run_id`` names a run folder of the store (ids from URLs cannot leave the store)."""
+    if not run_id or "/" in run_id or "\\" in run_id or run_id in (".", ".."):
+        return False
+    return Run(run_store().root / run_id).exists()
+
+
 def selected_run_id() -> str | None:
     """The run being watched: from the URL (survives reloads), else None."""
     rid = st.query_params.get("run")
-    if rid and (run_store().root / rid / "config.yaml").is_file():
-        return rid
-    return None
+    return rid if run_exists(rid) else None
 
 
 def select_run(run_id: str | None) -> None:
@@ -54,9 +61,9 @@ def select_run(run_id: str | None) -> None:
         del st.query_params["run"]
 
 
-@st.cache_resource(show_spinner=False)
 def finished_runs_or_stop(pick_key: str) -> dict[str, Any]:
-    """Completed runs by id, newest first; the page stops with a hint when there is none.
+    """Completed runs by id, newest first (read from the store at every draw); the page stops
+    with a hint when there is none.
 
     ``st.session_state[pick_key]`` (the page's run picker) defaults to the watched run
     when it is finished, else the newest one.
@@ -81,9 +88,14 @@ def selection_changed(key: str, value: Any) -> bool:
 
 
 def device_badge_text() -> str:
-    from transfer_core.train import device_badge
+    """The device ``auto`` would use, for the sidebar (formatted by :func:`dashboard.formatting.device_label`)."""
+    import torch
 
-    return device_badge()
+    from transfer_core.train import gpu_count, select_device
+
+    kind = select_device("auto").type
+    name = torch.cuda.get_device_name(0) if kind == "cuda" else ""
+    return device_label(kind, name, gpu_count(), torch.get_num_threads())
 
 
 def draft_config() -> dict[str, Any]:

@@ -111,11 +111,12 @@ def test_data_page_needs_two_classes():
 
 def test_data_page_torchvision_offline_is_a_clear_error(monkeypatch):
     from transfer_core import data as core_data
+    from transfer_core.data import bundle as core_bundle
 
     def offline(name, roots):
         raise core_data.DataError(f"{name} is not in the data folder and could not be downloaded (no network?)")
 
-    monkeypatch.setattr(core_data, "_torchvision_pool", offline)  # never touch the network in tests
+    monkeypatch.setattr(core_bundle, "torchvision_pool", offline)  # never touch the network in tests
     at = open_page("pages/data.py")
     at.selectbox(key="dataset").set_value("cifar10").run()
     assert not at.exception
@@ -315,3 +316,48 @@ def test_predict_page_top_k_after_upload(tiny_run):
     at.radio(key="pred_source").set_value("Validation image").run()
     assert not at.exception
     assert "True class" in metrics(at) and len(at.get("plotly_chart")) == 1
+
+
+# --------------------------------------------------------------------------- run pickers stay fresh
+
+PICKERS = {  # page -> (widget kind, key) of its run picker
+    "pages/results.py": ("selectbox", "results_run"),
+    "pages/predict.py": ("selectbox", "pred_run"),
+    "pages/insights.py": ("selectbox", "ins_run"),
+    "pages/compare.py": ("multiselect", "cmp_runs"),
+    "pages/train.py": ("selectbox", "bb0_weights"),  # a completed run is a backbone's weights source
+}
+
+
+def _picker_options(at: AppTest, page: str) -> list[str]:
+    kind, key = PICKERS[page]
+    at.switch_page(page).run()
+    assert not at.exception, (page, at.exception)
+    return list(getattr(at, kind)(key=key).options)
+
+
+def _lists(options: list[str], run_id: str) -> bool:
+    return any(run_id in o or o.endswith(run_id[-4:]) or f"· {run_id[-4:]} " in o for o in options)
+
+
+def test_every_run_picker_lists_a_run_finished_after_it_was_drawn(runs_root):
+    """A run finished after the pickers were drawn is listed on the next draw, in the same tab and in a
+    new one, without clearing any Streamlit cache (they were st.cache_resource'd: only a restart showed it)."""
+    from conftest import tiny_config
+    from transfer_core.train import run_training
+
+    first = run_training(tiny_config(train__epochs=1), runs_root).run
+    at = open_page("pages/results.py")
+    before = {page: _picker_options(at, page) for page in PICKERS}
+    for page, options in before.items():
+        assert _lists(options, first.id) and len(options) >= 1, (page, options)
+
+    second = run_training(tiny_config(train__epochs=1, name="second"), runs_root).run
+    assert second.status()["state"] == "completed"
+    for page in PICKERS:  # the same tab, drawn again
+        options = _picker_options(at, page)
+        assert _lists(options, second.id), (page, options)
+        assert len(options) == len(before[page]) + 1, (page, before[page], options)
+    for page in ("pages/predict.py", "pages/insights.py"):  # a new tab
+        fresh = open_page("pages/results.py")
+        assert _lists(_picker_options(fresh, page), second.id), page
