@@ -252,3 +252,22 @@ def test_results_headline_says_where_a_run_trained():
         heads = [m.value for m in at.markdown if "created" in m.value]
         assert heads and want in heads[0], heads
         assert not not_want or not_want not in heads[0]
+
+
+def test_sidebar_device_badge_counts_threads_in_good_english():
+    """'CPU · 1 thread', not '1 threads'; the badge is formatted in one place (dashboard.formatting)."""
+    import torch
+
+    from dashboard.formatting import device_label
+
+    assert device_label("cpu", threads=1) == "CPU · 1 thread"
+    assert device_label("cpu", threads=2) == "CPU · 2 threads"
+    assert device_label("cuda", "H100", gpus=2) == "GPU: H100 (x2)"
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        at = _ok(_app().run())
+    finally:
+        torch.set_num_threads(before)
+    badges = [c.value for c in at.sidebar.caption if "CPU" in c.value]
+    assert badges and badges[0].endswith("CPU · 1 thread"), badges
