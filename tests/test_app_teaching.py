@@ -14,7 +14,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from conftest import tiny_config
-from transfer_core.train import run_training
+from transfer_core.training import run_training
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 240  # first renders import torch; slow on a busy 2-core box
@@ -200,10 +200,18 @@ def test_insights_page_single_backbone_run(runs):
 
 
 def test_teaching_pages_without_runs(tmp_path, monkeypatch):
+    """With an empty store each page says there is nothing to show yet, points to Train, and stops there."""
     monkeypatch.setenv("TRANSFER_LAB_RUNS", str(tmp_path / "empty"))
-    for page in ("pages/compare.py", "pages/insights.py"):
+    expected = {
+        "pages/compare.py": ("No run has finished an epoch yet", "cmp_runs"),
+        "pages/insights.py": ("No completed run yet", "ins_run"),
+    }
+    for page, (text, picker) in expected.items():
         at = open_page(page)
-        assert at.info, page
+        infos = [i.value for i in at.info]
+        assert len(infos) == 1 and text in infos[0] and "Train page" in infos[0], (page, infos)
+        assert not [w for w in (*at.selectbox, *at.multiselect) if w.key == picker], page  # stopped before the picker
+        assert not at.get("plotly_chart"), page
 
 
 # --------------------------------------------------------------------------- Results: galleries from the confusion matrix
