@@ -7,8 +7,13 @@ Large bodies are checked on the meta device (shapes only) to keep the module fas
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import json
 import os
 import pickle
+import subprocess
+import sys
 import urllib.error
 from pathlib import Path
 
@@ -16,7 +21,10 @@ import pytest
 import torch
 import torchvision
 
+import transfer_core
 from transfer_core import backbones as bb
+from transfer_core.backbones import groups as groups_mod
+from transfer_core.backbones import spec as spec_mod
 from transfer_core.backbones import (
     WeightsError,
     build_body,
@@ -263,16 +271,78 @@ def test_generic_layout_covers_other_architectures() -> None:
     """The fallback layout (for a future family without its own) still covers every parameter."""
     for name in ("resnet18", "vit_b_16", "densenet121", "regnet_y_400mf", "vgg11"):
         body = _meta_body(name)
-        groups = bb._make_groups(body, bb._generic_layout(body))
+        groups = groups_mod.make_groups(body, groups_mod.generic_layout(body))
         assert 3 <= len(groups) <= 8 and groups[0].name == "stem"
         spec = get_backbone(name)
         fake = bb.BackboneSpec(**{**spec.__dict__, "groups": groups})
         _assert_groups_cover(fake, body)
 
 
-def test_spec_is_cached_and_cheap() -> None:
-    get_backbone("resnet18")
-    assert get_backbone("resnet18") is get_backbone("resnet18")
+def _spy_spec_work(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[torch.nn.Module]]:
+    """Count real spec computations (bypassing the in-process lru cache) and record every model built."""
+    computed: list[str] = []
+    built: list[torch.nn.Module] = []
+    raw_compute = spec_mod._compute_spec.__wrapped__
+    real_get_model = torchvision.models.get_model
+
+    def compute(name: str) -> bb.BackboneSpec:
+        computed.append(name)
+        return raw_compute(name)
+
+    def get_model(*args: object, **kwargs: object) -> torch.nn.Module:
+        model = real_get_model(*args, **kwargs)
+        built.append(model)
+        return model
+
+    monkeypatch.setattr(spec_mod, "_compute_spec", compute)
+    monkeypatch.setattr(torchvision.models, "get_model", get_model)
+    return computed, built
+
+
+def test_spec_is_cached_and_cheap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Computed once per process, read back from disk by a new process, and only ever on meta tensors."""
+    cache = tmp_path / "speccache"
+    monkeypatch.setenv("TRANSFER_LAB_CACHE", str(cache))
+    computed, built = _spy_spec_work(monkeypatch)
+
+    first = get_backbone("resnet18")
+    assert computed == ["resnet18"] and len(built) == 1
+    params = list(built[0].parameters())
+    assert params and all(p.is_meta for p in params), "a spec must be computed without real weights"
+    assert all(b.is_meta for b in built[0].buffers())
+
+    assert get_backbone("resnet18") is first and get_backbone(" ResNet18 ") is first
+    assert computed == ["resnet18"] and len(built) == 1, "a second get_backbone must not recompute"
+    assert [p.name for p in cache.glob("backbone_specs-*.json")], "the spec must be written to the disk cache"
+
+    # A fresh process (a server restart) must answer from the disk cache without building anything.
+    script = (
+        "import dataclasses, json, torchvision\n"
+        "from transfer_core.backbones import get_backbone, spec\n"
+        "def boom(*a, **k):\n"
+        "    raise SystemExit('rebuilt: ' + repr(a))\n"
+        "torchvision.models.get_model = boom\n"
+        "spec._compute_spec = boom\n"
+        "print(json.dumps(dataclasses.asdict(get_backbone('resnet18'))))\n"
+    )
+    env = {**os.environ, "TRANSFER_LAB_CACHE": str(cache), "PYTHONPATH": str(Path(transfer_core.__file__).parents[1])}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == json.loads(json.dumps(dataclasses.asdict(first)))
+
+
+def test_spec_cache_key_covers_every_spec_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Editing any module that shapes a spec (registry, build, groups, spec) names a new cache file."""
+    names = {Path(p).name for p in spec_mod._SPEC_SOURCES}
+    assert names == {"registry.py", "build.py", "groups.py", "spec.py"}
+    assert all(Path(p).parent == Path(spec_mod.__file__).parent for p in spec_mod._SPEC_SOURCES)
+    before = spec_mod._spec_cache_file()
+    real_read = Path.read_bytes
+    for edited in spec_mod._SPEC_SOURCES:
+        monkeypatch.setattr(Path, "read_bytes", lambda self, e=edited: real_read(self) + (b"#" if str(self) == e else b""))
+        assert spec_mod._spec_cache_file() != before, f"editing {edited} keeps the old cache"
+    monkeypatch.setattr(Path, "read_bytes", real_read)
+    assert spec_mod._spec_cache_file() == before
 
 
 # --------------------------------------------------------------------------- ImageNet weights
@@ -435,19 +505,71 @@ def test_malicious_pickle_is_refused(tmp_path: Path, fmt: str) -> None:
     assert not marker.exists()
 
 
+def _imports_streamlit(tree: ast.AST) -> list[int]:
+    """Lines of a module that import streamlit: any ``import``/``from`` statement, or a dynamic import."""
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""] if node.level == 0 else []
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            func = ast.unparse(node.func)
+            names = [str(node.args[0].value)] if func.endswith(("import_module", "__import__")) else []
+        else:
+            continue
+        if any(n == "streamlit" or n.startswith("streamlit.") for n in names):
+            lines.append(node.lineno)
+    return lines
+
+
 def test_core_does_not_import_streamlit() -> None:
-    source = Path(bb.__file__).read_text(encoding="utf-8")
-    assert "streamlit" not in source
+    """No module of transfer_core imports streamlit, at top level or inside a function."""
+    root = Path(transfer_core.__file__).parent
+    modules = sorted(root.rglob("*.py"))
+    assert root / "backbones" / "spec.py" in modules and len(modules) >= 15, "the walk missed the package"
+    probe = ast.parse("def f():\n    from streamlit.runtime import x\nimport streamlit as st\n")
+    assert sorted(_imports_streamlit(probe)) == [2, 3], "the checker itself must see both forms"
+    offenders = {
+        str(path.relative_to(root)): lines
+        for path in modules
+        if (lines := _imports_streamlit(ast.parse(path.read_text(encoding="utf-8"), str(path))))
+    }
+    assert not offenders, f"transfer_core must never import streamlit: {offenders}"
+
+
+def test_importing_core_leaves_streamlit_unloaded() -> None:
+    """In a fresh interpreter, importing transfer_core and each submodule never loads streamlit."""
+    root = Path(transfer_core.__file__).parent
+    names = sorted(
+        ".".join(("transfer_core", *p.relative_to(root).with_suffix("").parts)).removesuffix(".__init__")
+        for p in root.rglob("*.py")
+        if p.name != "__main__.py"
+    )
+    assert names[0] == "transfer_core" and "transfer_core.backbones.weights" in names
+    script = (
+        "import importlib, importlib.util, sys\n"
+        "assert importlib.util.find_spec('streamlit') is not None, 'streamlit not installed: the check would be empty'\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module(name)\n"
+        "    if 'streamlit' in sys.modules:\n"
+        "        raise SystemExit('importing ' + name + ' loaded streamlit')\n"
+        "print('imported', len(sys.modules))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(transfer_core.__file__).parents[1])}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-2000:]
+    assert proc.stdout.strip().splitlines()[-1].startswith("imported ")
 
 
 def test_specs_persist_on_disk_and_round_trip(tmp_path, monkeypatch):
     monkeypatch.setenv("TRANSFER_LAB_CACHE", str(tmp_path / "speccache"))
-    bb._DISK.clear()
+    spec_mod._DISK.clear()
     fresh = bb.get_backbone("resnet18")
     files = list((tmp_path / "speccache").glob("backbone_specs-*.json"))
     assert len(files) == 1
-    bb._DISK.clear()  # as after a server restart
-    assert bb.get_backbone("resnet18") == fresh == bb._compute_spec("resnet18")
+    spec_mod._DISK.clear()  # as after a server restart
+    assert bb.get_backbone("resnet18") == fresh == spec_mod._compute_spec("resnet18")
     files[0].write_text("{broken")  # a damaged cache is ignored, never fatal
-    bb._DISK.clear()
+    spec_mod._DISK.clear()
     assert bb.get_backbone("resnet18") == fresh
