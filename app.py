@@ -31,16 +31,11 @@ nav = st.navigation(list(PAGES.values()))
 # The first page after a server start says why it takes a moment (torch is imported once).
 with st.spinner("Starting Transfer Lab: loading PyTorch (once per server start)…") if "torch" not in sys.modules \
         else contextlib.nullcontext():
+    from dashboard.formatting import eta_suffix  # noqa: E402
+    from dashboard.run_view import epoch_fraction  # noqa: E402
     from dashboard.state import device_badge_text, job_manager, selected_run_id  # noqa: E402
 
 QUEUE_REFRESH_S = 2.0
-
-
-def _fmt_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = int(round(seconds))
-    return f" · ETA {seconds // 60}:{seconds % 60:02d}"
 
 
 def _job_line(job: dict) -> tuple[float, str]:
@@ -50,15 +45,11 @@ def _job_line(job: dict) -> tuple[float, str]:
         return 0.0, "queued"
     if job.get("stopping"):
         return 0.0, "stopping…"
-    epochs = max(int(p.get("epochs") or 1), 1)
-    epoch = int(p.get("epoch") or 0)
-    batch, batches = int(p.get("batch") or 0), int(p.get("batches") or 0)
-    done = (epoch - 1 + batch / batches) if batches else float(epoch)
-    frac = min(max(done / epochs, 0.0), 1.0)
+    frac, epoch, epochs, batch, batches = epoch_fraction(p)
     if p.get("phase") == "starting" or not p:
         return frac, "starting…"
     text = f"epoch {epoch}/{epochs}" + (f" · batch {batch}/{batches}" if batches else "")
-    return frac, text + _fmt_eta(p.get("eta_s"))
+    return frac, text + eta_suffix(p.get("eta_s"))
 
 
 def _queue_body() -> None:

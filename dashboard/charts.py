@@ -1,24 +1,44 @@
-"""Plotly figures built from run-store data (plain lists/dicts in, figures out).
+"""Every figure the dashboard draws (plain lists/dicts in, plotly figures out).
 
-Figures have fixed layouts and cap their points so a fragment redrawing them every
-second stays cheap (Streamlit issues #8834, #4852 on Plotly redraw growth).
+Run figures (curves, fusion weights, confusion matrix and its clickable cells), data and
+model figures (class counts, layer groups, top-k), and, re-exported from
+:mod:`dashboard.charts_teaching`, the teaching pages' figures. Figures have fixed layouts
+and cap their points so a fragment redrawing them every second stays cheap (Streamlit
+issues #8834, #4852 on Plotly redraw growth).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from transfer_core.interpret import normalise_confusion
+from dashboard.charts_teaching import (
+    KIND_COLORS,
+    PALETTE,
+    ablation_figure,
+    compare_curves_figure,
+    contributions_figure,
+    disagreement_figure,
+    embedding_figure,
+    kind_bar_figure,
+    lr_finder_figure,
+)
+from dashboard.formatting import human_count
+from transfer_core.metrics import normalise_confusion
 
-__all__ = ["curves_figure", "alpha_figure", "confusion_figure", "MAX_POINTS"]
+__all__ = [
+    "MAX_POINTS", "curves_figure", "alpha_figure", "confusion_figure", "clickable_confusion",
+    "counts_figure", "groups_figure", "topk_figure",
+    "KIND_COLORS", "PALETTE", "compare_curves_figure", "kind_bar_figure", "contributions_figure", "ablation_figure",
+    "disagreement_figure", "embedding_figure", "lr_finder_figure",
+]
 
 MAX_POINTS = 500
-_TRAIN, _VAL = "#2563eb", "#ea580c"
+_TRAIN, _VAL, _FROZEN = "#2563eb", "#ea580c", "#cbd5e1"
 
 
 def _cap(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -107,5 +127,85 @@ def confusion_figure(conf: dict[str, Any], normalised: bool = False) -> go.Figur
         xaxis=dict(title="predicted", type="category", side="bottom"),
         yaxis=dict(title="true", type="category", autorange="reversed"),
         title="Confusion matrix" + (" (row-normalised)" if normalised else " (counts)"),
+    )
+    return fig
+
+
+def clickable_confusion(fig: go.Figure, conf: Mapping[str, Any]) -> go.Figure:
+    """Make a confusion heatmap's cells clickable with ``on_select``.
+
+    Why: Plotly heatmaps emit no selection events, so ``st.plotly_chart(on_select=...)``
+    never reports a clicked cell. A transparent square marker on every cell does (and
+    shows which cell is selected); its hover text repeats the heatmap's.
+    """
+    labels = [str(x) for x in conf["labels"]]
+    matrix = conf["matrix"]
+    xs = [p for _ in labels for p in labels]
+    ys = [t for t in labels for _ in labels]
+    counts = [matrix[i][j] for i in range(len(labels)) for j in range(len(labels))]
+    n = max(1, len(labels))
+    size = max(12, min(60, int((float(fig.layout.height or 400) - 120) / n * 0.9)))
+    fig.add_trace(go.Scatter(
+        x=xs, y=ys, mode="markers", customdata=counts, showlegend=False, name="cells",
+        marker=dict(symbol="square", size=size, color="rgba(0,0,0,0)", line=dict(width=0)),
+        selected=dict(marker=dict(color="rgba(234,88,12,0.35)")), unselected=dict(marker=dict(opacity=0)),
+        hovertemplate="true %{y} → predicted %{x}: %{customdata}<extra></extra>",
+    ))
+    # hoverdistance -1: a click anywhere picks the nearest cell centre, i.e. the cell under the mouse
+    fig.update_layout(clickmode="event+select", dragmode=False, hovermode="closest", hoverdistance=-1)
+    # the markers must not widen the axes around the heatmap
+    fig.update_xaxes(range=[-0.5, n - 0.5], showgrid=False, zeroline=False)
+    fig.update_yaxes(range=[n - 0.5, -0.5], autorange=False, showgrid=False, zeroline=False)
+    return fig
+
+
+def counts_figure(train_counts: Mapping[str, int], val_counts: Mapping[str, int]) -> go.Figure:
+    """Images per class, train and validation stacked."""
+    names = list(train_counts)
+    fig = go.Figure()
+    fig.add_bar(x=names, y=[train_counts[n] for n in names], name="train", marker_color=_TRAIN)
+    fig.add_bar(x=names, y=[val_counts.get(n, 0) for n in names], name="validation", marker_color=_VAL)
+    fig.update_layout(
+        barmode="stack", height=260, margin=dict(l=40, r=10, t=10, b=40),
+        xaxis=dict(type="category", title=None), yaxis=dict(title="images"),
+        legend=dict(orientation="h", y=1.12, x=0, traceorder="normal"), uirevision="counts",
+    )
+    return fig
+
+
+def groups_figure(groups: Sequence[tuple[str, int]], frozen: int) -> go.Figure:
+    """One horizontal stacked bar: each layer group's parameters, grey when frozen."""
+    fig = go.Figure()
+    total = sum(n for _, n in groups) or 1
+    for i, (name, n) in enumerate(groups):
+        is_frozen = i < frozen
+        fig.add_bar(
+            y=["body"], x=[n], orientation="h", name=name,
+            marker=dict(color=_FROZEN if is_frozen else _TRAIN, line=dict(color="white", width=2)),
+            text=name if n / total > 0.06 else "", textposition="inside", insidetextanchor="middle",
+            hovertemplate=f"{name}: {human_count(n)} params ({'frozen' if is_frozen else 'trainable'})<extra></extra>",
+        )
+    fig.update_layout(
+        barmode="stack", height=110, showlegend=False, margin=dict(l=10, r=10, t=10, b=30),
+        xaxis=dict(title="parameters (grey = frozen, blue = trainable)"), yaxis=dict(visible=False),
+        uirevision="groups",
+    )
+    return fig
+
+
+def topk_figure(preds: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Top-k classes as horizontal bars, most likely on top."""
+    rows = list(reversed(list(preds)))
+    fig = go.Figure(go.Bar(
+        x=[r["prob"] for r in rows], y=[str(r["class"]) for r in rows], orientation="h",
+        marker_color=[_TRAIN if i == len(rows) - 1 else "#93c5fd" for i in range(len(rows))],
+        text=[f"{r['prob']:.1%}" for r in rows],
+        textposition=["inside" if r["prob"] > 0.2 else "outside" for r in rows], cliponaxis=False,
+        hovertemplate="%{y}: %{x:.2%}<extra></extra>",
+    ))
+    fig.update_layout(
+        height=max(160, 60 + 38 * len(rows)), margin=dict(l=10, r=20, t=10, b=40),
+        xaxis=dict(range=[0, 1], tickformat=".0%", title="probability"), yaxis=dict(type="category"),
+        uirevision="topk",
     )
     return fig

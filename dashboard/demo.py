@@ -9,12 +9,13 @@ reload still shows it; everything else is read from the run store.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import streamlit as st
 
-from dashboard import widgets_teaching as wt
-from dashboard.state import job_manager, run_store, select_run, selected_run_id
+from dashboard import charts
+from dashboard.formatting import count
+from dashboard.run_view import RunView, run_view
+from dashboard.state import job_manager, run_exists, select_run, selected_run_id
 from transfer_core.config import ConfigError
 from transfer_core.demo import ROLES, DemoSizes, demo_sizes, queue_demo
 
@@ -31,18 +32,10 @@ def _classes(c: tuple[int, ...]) -> str:
     return f"{c[0]}–{c[-1]}" if c == list(range(c[0], c[0] + len(c))) else ", ".join(map(str, c))
 
 
-def _n(k: int, word: str) -> str:
-    return f"{k} {word}{'' if k == 1 else 's'}"
-
-
 def _frozen(freeze: int | str) -> str:
     if freeze == "all":
         return "body frozen, only the new head trains"
-    return "nothing frozen" if not freeze else f"first {_n(int(freeze), 'layer group')} frozen"
-
-
-def _exists(rid: str) -> bool:
-    return (run_store().root / rid / "config.yaml").is_file()
+    return "nothing frozen" if not freeze else f"first {count(int(freeze), 'layer group')} frozen"
 
 
 def demo_ids() -> dict[str, str] | None:
@@ -50,10 +43,10 @@ def demo_ids() -> dict[str, str] | None:
     qp = st.query_params.get("demo")
     if qp:
         parts = qp.split(",")
-        if len(parts) == len(ROLES) and all(_exists(p) for p in parts):
+        if len(parts) == len(ROLES) and all(run_exists(p) for p in parts):
             ss[_KEY] = dict(zip(ROLES, parts))
     ids = ss.get(_KEY)
-    if ids and all(_exists(r) for r in ids.values()):
+    if ids and all(run_exists(r) for r in ids.values()):
         return ids
     return None
 
@@ -76,14 +69,6 @@ def _start(sizes: DemoSizes) -> None:
     st.rerun()  # the whole app: the sidebar queue shows the three jobs at once
 
 
-def _state(rid: str) -> tuple[str, Any]:
-    s = run_store().get(rid).summary()
-    state = s.state
-    if state == "interrupted" and job_manager().is_active(rid):
-        state = "running"  # our worker is preparing data and model
-    return state, s
-
-
 def _follow(ids: dict[str, str]) -> None:
     """Watch the demo's next active run once the watched one (a demo run) has ended."""
     watched = selected_run_id()
@@ -99,25 +84,25 @@ def _follow(ids: dict[str, str]) -> None:
 
 def _panel(ids: dict[str, str]) -> bool:
     """Status of the three runs, then their comparison once done; returns whether any is active."""
-    states = {role: _state(ids[role]) for role in ROLES}
+    views: dict[str, RunView] = {role: run_view(ids[role]) for role in ROLES}
     active = any(job_manager().is_active(ids[r]) for r in ROLES)
     cols = st.columns(3)
     for col, role in zip(cols, ROLES):
-        state, s = states[role]
+        v = views[role]
+        s, state = v.summary, v.state
         value = f"{s.val_acc:.1%}" if s.val_acc is not None and state == "completed" else state
         col.metric(TITLES[role], value, help=f"run {ids[role]} · {s.name}")
         if state in ("running", "queued"):
-            p = job_manager().progress(ids[role]) or {}
-            ep = int(p.get("epoch") or 0)
-            col.caption(f"{state} · epoch {ep} of {s.epochs}" if state == "running" and ep else f"{state}…")
+            ep = int(v.progress.get("epoch") or 0)
+            col.caption(f"{state} · epoch {ep} of {v.epochs}" if state == "running" and ep else f"{state}…")
         elif state == "failed":
-            col.caption(f":red[{run_store().get(ids[role]).status().get('message') or 'failed'}]")
+            col.caption(f":red[{v.message or 'failed'}]")
         else:
-            col.caption(f"{state} · {s.dataset} · {_n(s.epochs_done, 'epoch')}")
+            col.caption(f"{state} · {s.dataset} · {count(v.epochs_done, 'epoch')}")
     if active:
         return True
-    (_, tr), (_, sc) = states["transfer"], states["scratch"]
-    if states["transfer"][0] == "completed" and states["scratch"][0] == "completed":
+    tr, sc = views["transfer"].summary, views["scratch"].summary
+    if views["transfer"].state == "completed" and views["scratch"].state == "completed":
         gain = round(((tr.val_acc or 0.0) - (sc.val_acc or 0.0)) * 100, 1)
         verdict = (f"Transfer {'beats' if gain > 0 else 'trails'} scratch by {abs(gain):.1f} points" if gain
                    else f"Transfer and scratch tie at {(tr.val_acc or 0.0):.1%}")
@@ -125,7 +110,7 @@ def _panel(ids: dict[str, str]) -> bool:
                     "split and seed.")
         rows = [{"label": "transfer from the source", "val_acc": tr.val_acc, "kind": "transfer"},
                 {"label": "from scratch", "val_acc": sc.val_acc, "kind": "scratch"}]
-        st.plotly_chart(wt.kind_bar_figure(rows), key="demo_kinds", config={"displayModeBar": False})
+        st.plotly_chart(charts.kind_bar_figure(rows), key="demo_kinds", config={"displayModeBar": False})
     else:
         st.warning("The demo did not finish: see the failed run above.", icon=":material/warning:")
     st.page_link("pages/compare.py", label="Compare the three runs: curves, table, what differed",
@@ -154,9 +139,9 @@ def demo_section() -> None:
         c1, c2 = st.columns([3, 1], vertical_alignment="center")
         c1.markdown(
             f"1. **Source**: {sizes.backbone} from scratch on {sizes.dataset}, classes "
-            f"{_classes(sizes.source_classes)} ({_n(sizes.source_epochs, 'epoch')}).  \n"
-            f"2. **Transfer**: classes {_classes(sizes.target_classes)} with only **{_n(sizes.target_per_class, 'label')} "
-            f"per class**, starting from the source ({_frozen(sizes.freeze)}; {_n(sizes.target_epochs, 'epoch')}).  \n"
+            f"{_classes(sizes.source_classes)} ({count(sizes.source_epochs, 'epoch')}).  \n"
+            f"2. **Transfer**: classes {_classes(sizes.target_classes)} with only **{count(sizes.target_per_class, 'label')} "
+            f"per class**, starting from the source ({_frozen(sizes.freeze)}; {count(sizes.target_epochs, 'epoch')}).  \n"
             f"3. **From scratch**: the same split, seed and settings, random weights.")
         if c2.button("Run the transfer demo", key="demo_start", type="primary", icon=":material/rocket_launch:",
                      width="stretch", help="Queues the three runs; they train one after another"):

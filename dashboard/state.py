@@ -91,7 +91,7 @@ def device_badge_text() -> str:
     """The device ``auto`` would use, for the sidebar (formatted by :func:`dashboard.formatting.device_label`)."""
     import torch
 
-    from transfer_core.train import gpu_count, select_device
+    from transfer_core.training import gpu_count, select_device
 
     kind = select_device("auto").type
     name = torch.cuda.get_device_name(0) if kind == "cuda" else ""

@@ -1,4 +1,4 @@
-"""Helpers for the Data, Models and Predict pages: safe imports of uploads, small figures.
+"""Safe imports of uploads for the Data, Models and Predict pages: image zips and weight files.
 
 Why here and not in the pages: the upload paths must be right in one place (size limits,
 names that cannot escape their folder, temp file + rename so no half-written file is
@@ -18,9 +18,7 @@ import time
 import uuid
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping, Sequence
-
-import plotly.graph_objects as go
+from typing import Any
 
 from transfer_core.backbones import WeightsError, build_body, get_backbone, load_state_into_body, load_weights_file
 from transfer_core.config import data_roots, runs_dir
@@ -40,10 +38,6 @@ __all__ = [
     "weights_dir",
     "list_imported_weights",
     "import_weights",
-    "counts_figure",
-    "groups_figure",
-    "topk_figure",
-    "human_count",
 ]
 
 # Upload limits. The server's own cap (.streamlit/config.toml server.maxUploadSize) is
@@ -63,15 +57,6 @@ def safe_name(text: str, default: str = "upload", limit: int = 60) -> str:
     """A file-name stem that cannot leave its folder: [A-Za-z0-9._-], no leading dot."""
     stem = _UNSAFE.sub("_", Path(str(text).replace("\\", "/")).name).strip("._-")
     return (stem[:limit].rstrip("._-") or default)
-
-
-def human_count(n: int | float) -> str:
-    """11176512 -> '11.2M', 9536 -> '9.5k'."""
-    n = float(n)
-    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= div:
-            return f"{n / div:.1f}{unit}"
-    return f"{n:.0f}"
 
 
 # --------------------------------------------------------------------------- datasets
@@ -252,60 +237,3 @@ def import_weights(filename: str, data: bytes, backbone: str) -> Path:
         raise WeightsError(f"cannot save {shown} in {folder}: {exc.strerror or exc}") from None
     finally:
         tmp.unlink(missing_ok=True)
-
-
-# --------------------------------------------------------------------------- figures
-
-_TRAIN, _VAL, _FROZEN = "#2563eb", "#ea580c", "#cbd5e1"
-
-
-def counts_figure(train_counts: Mapping[str, int], val_counts: Mapping[str, int]) -> go.Figure:
-    """Images per class, train and validation stacked."""
-    names = list(train_counts)
-    fig = go.Figure()
-    fig.add_bar(x=names, y=[train_counts[n] for n in names], name="train", marker_color=_TRAIN)
-    fig.add_bar(x=names, y=[val_counts.get(n, 0) for n in names], name="validation", marker_color=_VAL)
-    fig.update_layout(
-        barmode="stack", height=260, margin=dict(l=40, r=10, t=10, b=40),
-        xaxis=dict(type="category", title=None), yaxis=dict(title="images"),
-        legend=dict(orientation="h", y=1.12, x=0, traceorder="normal"), uirevision="counts",
-    )
-    return fig
-
-
-def groups_figure(groups: Sequence[tuple[str, int]], frozen: int) -> go.Figure:
-    """One horizontal stacked bar: each layer group's parameters, grey when frozen."""
-    fig = go.Figure()
-    total = sum(n for _, n in groups) or 1
-    for i, (name, n) in enumerate(groups):
-        is_frozen = i < frozen
-        fig.add_bar(
-            y=["body"], x=[n], orientation="h", name=name,
-            marker=dict(color=_FROZEN if is_frozen else _TRAIN, line=dict(color="white", width=2)),
-            text=name if n / total > 0.06 else "", textposition="inside", insidetextanchor="middle",
-            hovertemplate=f"{name}: {human_count(n)} params ({'frozen' if is_frozen else 'trainable'})<extra></extra>",
-        )
-    fig.update_layout(
-        barmode="stack", height=110, showlegend=False, margin=dict(l=10, r=10, t=10, b=30),
-        xaxis=dict(title="parameters (grey = frozen, blue = trainable)"), yaxis=dict(visible=False),
-        uirevision="groups",
-    )
-    return fig
-
-
-def topk_figure(preds: Sequence[Mapping[str, Any]]) -> go.Figure:
-    """Top-k classes as horizontal bars, most likely on top."""
-    rows = list(reversed(list(preds)))
-    fig = go.Figure(go.Bar(
-        x=[r["prob"] for r in rows], y=[str(r["class"]) for r in rows], orientation="h",
-        marker_color=[_TRAIN if i == len(rows) - 1 else "#93c5fd" for i in range(len(rows))],
-        text=[f"{r['prob']:.1%}" for r in rows],
-        textposition=["inside" if r["prob"] > 0.2 else "outside" for r in rows], cliponaxis=False,
-        hovertemplate="%{y}: %{x:.2%}<extra></extra>",
-    ))
-    fig.update_layout(
-        height=max(160, 60 + 38 * len(rows)), margin=dict(l=10, r=20, t=10, b=40),
-        xaxis=dict(range=[0, 1], tickformat=".0%", title="probability"), yaxis=dict(type="category"),
-        uirevision="topk",
-    )
-    return fig

@@ -1,168 +1,21 @@
-"""Figures and small panels for the teaching pages (Compare, Insights, Predict's Grad-CAM).
+"""Small interactive panels of the teaching pages: chart selections and the learning-rate finder.
 
-Plain data in, plotly figures out; the one Streamlit panel here (:func:`lr_finder_panel`)
-is a button, one core call and a chart, so any page can embed it.
+Turning a plotly selection into a confusion cell or an image index, and the LR-finder
+panel (a button, one core call and a chart) that the Train page and Insights embed.
+The figures themselves live in :mod:`dashboard.charts`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 from typing import Any, Callable, Mapping, Sequence
 
-import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
-__all__ = [
-    "KIND_COLORS",
-    "PALETTE",
-    "compare_curves_figure",
-    "kind_bar_figure",
-    "contributions_figure",
-    "ablation_figure",
-    "disagreement_figure",
-    "embedding_figure",
-    "lr_finder_figure",
-    "clickable_confusion",
-    "cell_from_selection",
-    "point_from_selection",
-    "lr_finder_panel",
-    "train_lr_finder",
-]
+from dashboard.charts import lr_finder_figure
 
-KIND_COLORS = {"scratch": "#94a3b8", "transfer": "#2563eb", "fusion": "#9333ea"}
-PALETTE = ("#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777", "#4b5563", "#65a30d")
-
-
-def _color(i: int) -> str:
-    return PALETTE[i % len(PALETTE)]
-
-
-def compare_curves_figure(series: Mapping[str, Sequence[Mapping[str, Any]]]) -> go.Figure:
-    """Validation accuracy and loss per epoch, one colour per run (label -> metrics rows)."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Validation accuracy", "Validation loss"), horizontal_spacing=0.1)
-    for i, (label, rows) in enumerate(series.items()):
-        ep = [r.get("epoch") for r in rows]
-        for col, key in ((1, "val_acc"), (2, "val_loss")):
-            fig.add_trace(go.Scatter(
-                x=ep, y=[r.get(key) for r in rows], name=label, legendgroup=label, showlegend=col == 1,
-                mode="lines+markers", line=dict(color=_color(i)),
-                hovertemplate=f"{label}<br>epoch %{{x}}: %{{y:.3f}}<extra></extra>",
-            ), row=1, col=col)
-    last = max((r.get("epoch") or 0 for rows in series.values() for r in rows), default=0)
-    fig.update_xaxes(title_text="epoch", rangemode="tozero", dtick=1 if last <= 12 else None)  # whole epochs
-    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=1)
-    fig.update_layout(height=360, margin=dict(l=40, r=20, t=40, b=40), legend=dict(orientation="h", y=-0.22),
-                      uirevision="compare")
-    return fig
-
-
-def kind_bar_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
-    """Final validation accuracy per run (horizontal bars), coloured and labelled by kind."""
-    fig = go.Figure()
-    for kind, color in KIND_COLORS.items():
-        sub = [r for r in rows if r["kind"] == kind]
-        if not sub:
-            continue
-        fig.add_bar(
-            y=[r["label"] for r in sub], x=[r["val_acc"] if r["val_acc"] is not None else 0 for r in sub], name=kind,
-            orientation="h", marker_color=color,
-            text=[f"{kind} · {r['val_acc']:.1%}" if r["val_acc"] is not None else kind for r in sub],
-            textposition="auto", insidetextanchor="start",
-            hovertemplate="%{y}<br>final val acc %{x:.1%}<extra>" + kind + "</extra>",
-        )
-    order = [r["label"] for r in rows]
-    fig.update_layout(
-        height=max(200, 110 + 40 * len(rows)), margin=dict(l=10, r=20, t=40, b=30), barmode="overlay",
-        title=dict(text="Final val accuracy by kind", font=dict(size=14)),
-        xaxis=dict(range=[0, 1.02], tickformat=".0%"),
-        yaxis=dict(type="category", categoryorder="array", categoryarray=order[::-1], automargin=True),
-        legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"), uirevision="kinds",
-    )
-    return fig
-
-
-def contributions_figure(names: Sequence[str], values: Sequence[float]) -> go.Figure:
-    """Each backbone's share of the fused vector (αᵢ·‖Pᵢfᵢ(x)‖), as a percentage."""
-    total = sum(values) or 1.0
-    shares = [v / total for v in values]
-    fig = go.Figure(go.Bar(
-        x=shares, y=list(names), orientation="h", marker_color=[_color(i) for i in range(len(names))],
-        text=[f"{s:.0%}" for s in shares], textposition="auto",
-        customdata=list(values), hovertemplate="%{y}: %{x:.1%} (αᵢ·‖Pᵢfᵢ(x)‖ = %{customdata:.3g})<extra></extra>",
-    ))
-    fig.update_layout(height=max(140, 60 + 40 * len(names)), margin=dict(l=10, r=20, t=10, b=40),
-                      xaxis=dict(range=[0, 1], tickformat=".0%", title="share of the fused features"),
-                      yaxis=dict(type="category", autorange="reversed"), uirevision="contrib")
-    return fig
-
-
-def ablation_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
-    """Validation accuracy of the full fusion model and without each backbone."""
-    labels = ["all backbones" if r["removed"] is None else f"without {r['removed']}" for r in rows]
-    colors = ["#16a34a" if r["removed"] is None else ("#dc2626" if r["change"] < 0 else "#94a3b8") for r in rows]
-    fig = go.Figure(go.Bar(
-        x=labels, y=[r["val_acc"] for r in rows], marker_color=colors,
-        text=[f"{r['val_acc']:.1%}" + ("" if r["removed"] is None else f" ({r['change']:+.1%})") for r in rows],
-        textposition="auto", hovertemplate="%{x}: %{y:.1%}<extra></extra>",
-    ))
-    fig.update_layout(height=300, margin=dict(l=40, r=20, t=20, b=40), yaxis=dict(range=[0, 1.05], tickformat=".0%",
-                      title="val accuracy"), xaxis=dict(type="category"), uirevision="ablation")
-    return fig
-
-
-def disagreement_figure(d: Mapping[str, Any]) -> go.Figure:
-    """Heatmap: row i, column j = share of images where backbone i alone is right and j alone is wrong."""
-    names = list(d["names"])
-    z = d["matrix"]
-    fig = go.Figure(go.Heatmap(
-        z=z, x=names, y=names, text=[[f"{v:.0%}" for v in row] for row in z], texttemplate="%{text}",
-        colorscale="Purples", zmin=0, zmax=max(0.01, max(max(r) for r in z) if z else 0.01), showscale=False,
-        hovertemplate="%{y} right, %{x} wrong: %{text} of the images<extra></extra>",
-    ))
-    fig.update_layout(height=140 + 60 * len(names), margin=dict(l=10, r=20, t=20, b=40),
-                      xaxis=dict(title="… is wrong", type="category"),
-                      yaxis=dict(title="this one is right …", type="category", autorange="reversed"),
-                      uirevision="disagree")
-    return fig
-
-
-def embedding_figure(points: Any, labels: Sequence[int], indices: Sequence[int], classes: Sequence[str], title: str) -> go.Figure:
-    """2-D embedding, one trace per class; hover shows class and validation index, customdata = index."""
-    fig = go.Figure()
-    labels = list(map(int, labels))
-    for c, name in enumerate(classes):
-        rows = [i for i, lab in enumerate(labels) if lab == c]
-        if not rows:
-            continue
-        fig.add_trace(go.Scattergl(
-            x=[float(points[i][0]) for i in rows], y=[float(points[i][1]) for i in rows], mode="markers",
-            name=str(name), marker=dict(size=7, color=_color(c), line=dict(width=0.5, color="white")),
-            customdata=[int(indices[i]) for i in rows],
-            hovertemplate=f"class {name}<br>image #%{{customdata}}<extra></extra>",
-        ))
-    fig.update_layout(height=400, margin=dict(l=10, r=10, t=40, b=10), title=title, xaxis=dict(visible=False),
-                      yaxis=dict(visible=False), legend=dict(title="class", orientation="h", y=-0.02, yanchor="top"),
-                      clickmode="event+select", uirevision=title)
-    return fig
-
-
-def lr_finder_figure(result: Mapping[str, Any]) -> go.Figure:
-    """Smoothed loss over a log learning-rate axis, the suggestion marked."""
-    fig = go.Figure(go.Scatter(x=result["lrs"], y=result["losses"], mode="lines", name="smoothed loss",
-                               line=dict(color="#2563eb"), hovertemplate="lr %{x:.2e}: loss %{y:.3f}<extra></extra>"))
-    s = result.get("suggested")
-    if s:
-        fig.add_vline(x=s, line=dict(color="#16a34a", dash="dash"))
-        # annotations on a log axis take log10 coordinates (shapes take data values)
-        fig.add_annotation(x=math.log10(s), y=1, yref="paper", text=f" suggested {s:.1e}", showarrow=False,
-                           xanchor="left", yanchor="top", font=dict(color="#16a34a"))
-    fig.update_layout(height=300, margin=dict(l=40, r=20, t=20, b=40), xaxis=dict(type="log", title="learning rate"),
-                      yaxis=dict(title="training loss"), uirevision="lrf")
-    return fig
-
+__all__ = ["cell_from_selection", "point_from_selection", "lr_finder_panel", "train_lr_finder"]
 
 # --------------------------------------------------------------------------- selections
 
@@ -173,34 +26,6 @@ def _points(event: Any) -> list[Mapping[str, Any]]:
         return list(sel["points"] or [])
     except (KeyError, TypeError, AttributeError):
         return []
-
-
-def clickable_confusion(fig: go.Figure, conf: Mapping[str, Any]) -> go.Figure:
-    """Make a confusion heatmap's cells clickable with ``on_select``.
-
-    Why: Plotly heatmaps emit no selection events, so ``st.plotly_chart(on_select=...)``
-    never reports a clicked cell. A transparent square marker on every cell does (and
-    shows which cell is selected); its hover text repeats the heatmap's.
-    """
-    labels = [str(x) for x in conf["labels"]]
-    matrix = conf["matrix"]
-    xs = [p for _ in labels for p in labels]
-    ys = [t for t in labels for _ in labels]
-    counts = [matrix[i][j] for i in range(len(labels)) for j in range(len(labels))]
-    n = max(1, len(labels))
-    size = max(12, min(60, int((float(fig.layout.height or 400) - 120) / n * 0.9)))
-    fig.add_trace(go.Scatter(
-        x=xs, y=ys, mode="markers", customdata=counts, showlegend=False, name="cells",
-        marker=dict(symbol="square", size=size, color="rgba(0,0,0,0)", line=dict(width=0)),
-        selected=dict(marker=dict(color="rgba(234,88,12,0.35)")), unselected=dict(marker=dict(opacity=0)),
-        hovertemplate="true %{y} → predicted %{x}: %{customdata}<extra></extra>",
-    ))
-    # hoverdistance -1: a click anywhere picks the nearest cell centre, i.e. the cell under the mouse
-    fig.update_layout(clickmode="event+select", dragmode=False, hovermode="closest", hoverdistance=-1)
-    # the markers must not widen the axes around the heatmap
-    fig.update_xaxes(range=[-0.5, n - 0.5], showgrid=False, zeroline=False)
-    fig.update_yaxes(range=[n - 0.5, -0.5], autorange=False, showgrid=False, zeroline=False)
-    return fig
 
 
 def cell_from_selection(event: Any, labels: Sequence[str]) -> tuple[int, int] | None:
@@ -256,7 +81,7 @@ def lr_finder_panel(cfg: Any, key: str = "lrf", on_use: Callable[[float], None] 
                                   "1e-7 to 10, and picks where the loss falls fastest.")
     cols[1].caption("A quick range test (fastai's lr_find): seeded, leaves the model and the run store untouched.")
     if clicked:
-        from transfer_core.lr_finder import find_lr
+        from transfer_core.training.lr_finder import find_lr
 
         try:
             with st.spinner("Running the learning-rate range test…"):

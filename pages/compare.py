@@ -11,7 +11,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import widgets_teaching as wt
+from dashboard import charts
+from dashboard.formatting import run_title
 from dashboard.state import run_store
 from transfer_core.insights import config_diff, not_comparable, run_kind
 
@@ -40,9 +41,7 @@ for s in summaries:
 
 
 def _short(rid: str) -> str:
-    s = by_id[rid]
-    kind = run_kind(configs_all.get(rid, {}))
-    return f"{s.name or kind + ' ' + '+'.join(s.backbones)} · {rid[-4:]}"
+    return run_title(by_id[rid], run_kind(configs_all.get(rid, {})))
 
 
 def _option(rid: str) -> str:
@@ -106,9 +105,9 @@ if fair:
         m[3].metric("Spread (best − worst)", f"{best['final val acc'] - worst['final val acc']:.1%}",
                     help="between the comparable runs")
 
-st.plotly_chart(wt.compare_curves_figure({_short(rid): store.get(rid).metrics() for rid in picked}),
+st.plotly_chart(charts.compare_curves_figure({_short(rid): store.get(rid).metrics() for rid in picked}),
                 key="cmp_curves", config={"displayModeBar": False})
-st.plotly_chart(wt.kind_bar_figure([{"label": r["run"] + ("" if r["comparable"] else " (other classes)"),
+st.plotly_chart(charts.kind_bar_figure([{"label": r["run"] + ("" if r["comparable"] else " (other classes)"),
                                      "val_acc": r["final val acc"], "kind": r["kind"]}
                                     for r in rows]), key="cmp_kinds", config={"displayModeBar": False})
 

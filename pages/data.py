@@ -11,6 +11,7 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard import charts
 from dashboard import widgets as w
 from dashboard.state import draft_config, set_draft
 from transfer_core.config import ConfigError, DataConfig
@@ -243,7 +244,7 @@ if pv["skipped_files"]:
 grid_col, chart_col = st.columns([3, 2], gap="large")
 with chart_col:
     st.subheader("Images per class")
-    st.plotly_chart(w.counts_figure(train_counts, val_counts), key="data_counts_chart", width="stretch")
+    st.plotly_chart(charts.counts_figure(train_counts, val_counts), key="data_counts_chart", width="stretch")
     st.success(
         f"Used by the Train page: **{dataset}**, "
         f"{'all ' + str(len(all_classes)) if subset is None else len(subset)} classes, "

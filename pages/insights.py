@@ -16,7 +16,10 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard import galleries as gal
+from dashboard import run_cache as rc
 from dashboard import widgets_teaching as wt
+from dashboard.formatting import run_label
+from dashboard.run_view import run_file
 from dashboard.state import finished_runs_or_stop, run_store, selection_changed
 from transfer_core import insights as ins
 from transfer_core.backbones import WeightsError
@@ -34,8 +37,8 @@ ss = st.session_state
 # --------------------------------------------------------------------------- cached core calls
 
 
-# The model, its validation data and one pass over them: shared with the Results page's galleries.
-_model, _bundle, _pass = gal.cached_model, gal.cached_bundle, gal.cached_pass
+# The model, its validation data and one pass over them: one cache for Predict, Results and Insights.
+_model, _bundle, _pass = rc.cached_model, rc.cached_bundle, rc.cached_pass
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -43,11 +46,6 @@ def _embeddings(run_id: str, runs_root: str, mtime_ns: int, method: str) -> dict
     loaded = _model(run_id, runs_root, mtime_ns)
     return ins.embeddings(loaded, _bundle(run_id, runs_root), method, max_points=MAX_POINTS,
                           vp=_pass(run_id, runs_root, mtime_ns))
-
-
-def _label(s: Any) -> str:
-    acc = f" · val acc {s.val_acc:.1%}" if s.val_acc is not None else ""
-    return f"{s.name or s.method + ' ' + '+'.join(s.backbones)} · {s.id[-4:]} ({s.dataset}{acc})"
 
 
 # --------------------------------------------------------------------------- page
@@ -66,14 +64,11 @@ def _forget_picks() -> None:
         del ss[k]
 
 
-run_id = st.selectbox("Completed run", list(finished), key="ins_run", format_func=lambda r: _label(finished[r]),
+run_id = st.selectbox("Completed run", list(finished), key="ins_run", format_func=lambda r: run_label(finished[r]),
                       on_change=_forget_picks)
 run = store.get(run_id)
 root = str(store.root)
-try:
-    mtime = run.checkpoint_path.stat().st_mtime_ns
-except OSError:
-    mtime = -1
+mtime = rc.checkpoint_mtime(run)
 try:
     with st.spinner("Loading the model and its validation images…"):
         loaded = _model(run_id, root, mtime)
@@ -128,7 +123,7 @@ if section == "Embeddings":
             for col, (i, (name, (pts, labels, idx))) in zip(cols, enumerate(items[row:row + 2], start=row)):
                 key = f"ins_emb_{i}"
                 title = "fused representation" if name == "fused" else name
-                event = col.plotly_chart(wt.embedding_figure(pts, labels, idx, loaded.classes, title), key=key,
+                event = col.plotly_chart(charts.embedding_figure(pts, labels, idx, loaded.classes, title), key=key,
                                          on_select="rerun", selection_mode="points",
                                          config={"displayModeBar": False})
                 picked = wt.point_from_selection(event)
@@ -168,13 +163,13 @@ elif section == "Fusion":
         with c_col:
             contrib = ins.mean_contributions(loaded, vp)
             st.markdown("**Average contribution on validation images** — αᵢ·‖Pᵢ fᵢ(x)‖")
-            st.plotly_chart(wt.contributions_figure(names, contrib), key="ins_contrib", config={"displayModeBar": False})
+            st.plotly_chart(charts.contributions_figure(names, contrib), key="ins_contrib", config={"displayModeBar": False})
 
         abl = ins.ablation(loaded, bundle, vp=vp)
         st.markdown("**Drop one backbone** — validation accuracy with that backbone's contribution removed "
                     "(no retraining). A big drop means the model relies on it.")
         a1, a2 = st.columns([3, 2], gap="large")
-        a1.plotly_chart(wt.ablation_figure(abl), key="ins_ablation", config={"displayModeBar": False})
+        a1.plotly_chart(charts.ablation_figure(abl), key="ins_ablation", config={"displayModeBar": False})
         a2.dataframe(
             pd.DataFrame([{"model": "all backbones" if r["removed"] is None else f"without {r['removed']}",
                            "val acc": r["val_acc"], "change": r["change"]} for r in abl]),
@@ -186,7 +181,7 @@ elif section == "Fusion":
         dis = ins.disagreement(loaded, bundle, vp=vp)
         st.markdown("**Who is right when the other is wrong** — each backbone alone (all others dropped).")
         d1, d2 = st.columns([3, 2], gap="large")
-        d1.plotly_chart(wt.disagreement_figure(dis), key="ins_disagree", config={"displayModeBar": False})
+        d1.plotly_chart(charts.disagreement_figure(dis), key="ins_disagree", config={"displayModeBar": False})
         with d2:
             for name, acc in zip(dis["names"], dis["solo_acc"]):
                 st.metric(f"{name} alone", f"{acc:.1%}")
@@ -200,7 +195,7 @@ elif section == "Errors":
     n_cls = len(loaded.classes)
     cm_col, gal_col = st.columns([2, 3], gap="large")
     with cm_col:
-        event = st.plotly_chart(wt.clickable_confusion(charts.confusion_figure(conf), conf), key="ins_cm",
+        event = st.plotly_chart(charts.clickable_confusion(charts.confusion_figure(conf), conf), key="ins_cm",
                                 on_select="rerun",
                                 selection_mode="points", config={"displayModeBar": False})
         st.caption(f"Click a cell to see its images ({len(vp.labels)} validation images, this checkpoint).")
@@ -231,7 +226,7 @@ elif section == "Learning rate":
 # ---- 5. export ---------------------------------------------------------------------------------
 else:
     from transfer_core.export import export_run
-    from transfer_core.report import REPORT_NAME, write_report
+    from transfer_core.report import write_report
 
     st.subheader("Take it with you")
     st.caption("Download the model and its settings, or a one-file HTML report for people without the dashboard.")
@@ -255,7 +250,7 @@ else:
         st.download_button("config.yaml", dump_yaml(run.config_dict()), file_name=f"{run_id}-config.yaml",
                            mime="text/yaml", key="ins_dl_yaml", icon=":material/download:")
         st.markdown("**HTML report** — curves, confusion matrix, per-class table, sample predictions; opens offline")
-        report_path = run.dir / REPORT_NAME
+        report_path = run_file(run, "report")
         if st.button("Build the report", key="ins_build_report", icon=":material/description:"):
             try:
                 with st.spinner("Writing the report…"):
@@ -266,13 +261,14 @@ else:
             st.download_button("report.html", _reader(report_path), file_name=f"{run_id}-report.html",
                                mime="text/html", key="ins_dl_report", icon=":material/download:")
     with c2:
-        for fmt, fname, title, note in (
-            ("torchscript", "model.ts", "TorchScript", "load with torch.jit.load; no Python code needed"),
-            ("onnx", "model.onnx", "ONNX", "for onnxruntime, TensorRT, OpenVINO, …"),
+        for fmt, title, note in (
+            ("torchscript", "TorchScript", "load with torch.jit.load; no Python code needed"),
+            ("onnx", "ONNX", "for onnxruntime, TensorRT, OpenVINO, …"),
         ):
             st.markdown(f"**{title}** — {note}; input N×3×{loaded.preprocessing.get('image_size')}×"
                         f"{loaded.preprocessing.get('image_size')} in [0, 1]")
-            path = run.dir / fname
+            path = run_file(run, fmt)
+            fname = path.name
             if st.button(f"Export {title}", key=f"ins_export_{fmt}", icon=":material/upload_file:"):
                 try:
                     with st.spinner(f"Exporting to {title}…"):

@@ -12,7 +12,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from dashboard import charts
 from dashboard import widgets as w
+from dashboard.formatting import human_bytes, human_count
 from dashboard.state import run_store
 from transfer_core.backbones import (
     WeightsError,
@@ -21,19 +23,9 @@ from transfer_core.backbones import (
     list_backbones,
     trainable_params,
 )
-from transfer_core.features import cache_dir, cache_size_bytes, clear_cache
+from transfer_core.training import cache_dir, cache_size_bytes, clear_cache
 
 DEFAULT_BACKBONE = "resnet18"
-
-
-def _human_bytes(n: int) -> str:
-    """1536 -> '1.5 KB': sizes people read at a glance."""
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
 
 
 @st.cache_data(show_spinner=False)
@@ -123,12 +115,12 @@ with left:
     trainable = trainable_params(spec, int(freeze))
     share = trainable / spec.num_params if spec.num_params else 0.0
     c1, c2, c3 = st.columns(3)
-    c1.metric("Trainable parameters", w.human_count(trainable))
-    c2.metric("Frozen parameters", w.human_count(spec.num_params - trainable))
+    c1.metric("Trainable parameters", human_count(trainable))
+    c2.metric("Frozen parameters", human_count(spec.num_params - trainable))
     c3.metric("Trainable share", f"{share:.0%}")
     st.caption(f"{trainable:,} of {spec.num_params:,} body parameters are trained; grey groups keep their weights.")
     st.plotly_chart(
-        w.groups_figure([(g.name, g.num_params) for g in spec.groups], int(freeze)), key="mb_groups_chart",
+        charts.groups_figure([(g.name, g.num_params) for g in spec.groups], int(freeze)), key="mb_groups_chart",
         config={"displayModeBar": False},
     )
     st.dataframe(
@@ -226,11 +218,11 @@ with st.container(border=True):
         "frozen bodies)."
     )
     c1, c2 = st.columns([3, 1], vertical_alignment="center")
-    c1.metric("Size on disk", _human_bytes(size), help=str(cache_root))
+    c1.metric("Size on disk", human_bytes(size), help=str(cache_root))
     c1.caption(f"`{cache_root}`")
     if c2.button("Clear cache", key="mb_clear_cache", disabled=size == 0, icon=":material/delete:"):
         freed = clear_cache(runs_root=run_store().root)
-        ss["_mb_cache_flash"] = f"Freed {_human_bytes(freed)}. The next frozen run extracts its features again."
+        ss["_mb_cache_flash"] = f"Freed {human_bytes(freed)}. The next frozen run extracts its features again."
         st.rerun()
     if ss.get("_mb_cache_flash"):
         st.success(ss.pop("_mb_cache_flash"), icon=":material/check_circle:")

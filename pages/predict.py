@@ -8,55 +8,35 @@ contribution to the fused features.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from typing import Any
 
 import streamlit as st
 from PIL import Image
 
+from dashboard import charts
+from dashboard import run_cache as rc
 from dashboard import widgets as w
-from dashboard import widgets_teaching as wt
+from dashboard.formatting import run_label
 from dashboard.state import finished_runs_or_stop, run_store
 from transfer_core import insights as ins
 from transfer_core.backbones import WeightsError
 from transfer_core.config import ConfigError
-from transfer_core.data import DataError, build_data, load_image, preprocess_image, sample_grid
-from transfer_core.predict import load_run_model, predict_images
+from transfer_core.data import DataError, load_image, preprocess_image
+from transfer_core.predict import predict_images
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
-SAMPLES_PER_CLASS = 4
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _model(run_id: str, runs_root: str, mtime_ns: int):  # noqa: ANN202 - a LoadedRun
-    """One loaded model per (run, checkpoint version), shared by sessions; eval mode, read-only use."""
-    return load_run_model(run_id, runs_root)
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def _val_samples(run_id: str, runs_root: str, mtime_ns: int) -> dict[str, list[Any]]:
-    """A few validation images per class of the run (its own split), as numpy thumbnails."""
-    cfg = run_store().get(run_id).config()
-    bundle = build_data(cfg.data, cfg.seed)
-    # sample_grid takes train images first: hand it the validation split as "train".
-    return sample_grid(dataclasses.replace(bundle, train=bundle.val), per_class=SAMPLES_PER_CLASS)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _cams(run_id: str, runs_root: str, mtime_ns: int, image_key: str, target: int | None, _x: Any) -> dict[str, Any]:
     """Grad-CAM maps, their layers and (fusion) contributions for one preprocessed image."""
-    loaded = _model(run_id, runs_root, mtime_ns)
+    loaded = rc.cached_model(run_id, runs_root, mtime_ns)
     return {
         "maps": ins.gradcam_maps(loaded, _x, target),
         "layers": ins.cam_layers(loaded, _x),
         "contrib": ins.contributions(loaded, _x) if loaded.cfg.method == "fusion" else None,
     }
-
-
-def _describe(s: Any) -> str:
-    acc = f" · val acc {s.val_acc:.0%}" if s.val_acc is not None else ""
-    return f"{s.id}  ({s.dataset}, {'+'.join(s.backbones)}{acc})"
 
 
 def _prep_text(prep: dict[str, Any]) -> str:
@@ -73,15 +53,11 @@ store = run_store()
 finished = finished_runs_or_stop("pred_run")
 
 top = st.columns([3, 1])
-run_id = top[0].selectbox("Completed run", list(finished), key="pred_run", format_func=lambda r: _describe(finished[r]))
-run = store.get(run_id)
-try:
-    mtime = run.checkpoint_path.stat().st_mtime_ns
-except OSError:
-    mtime = -1
+run_id = top[0].selectbox("Completed run", list(finished), key="pred_run", format_func=lambda r: run_label(finished[r]))
+mtime = rc.checkpoint_mtime(store.get(run_id))
 try:
     with st.spinner("Loading the model…"):
-        loaded = _model(run_id, str(store.root), mtime)
+        loaded = rc.cached_model(run_id, str(store.root), mtime)
 except (WeightsError, ConfigError, DataError, ValueError) as exc:
     st.error(f"Cannot load run {run_id}: {exc}", icon=":material/error:")
     st.stop()
@@ -114,7 +90,7 @@ if source == "Upload an image":
 else:
     try:
         with st.spinner("Loading validation images…"):
-            samples = _val_samples(run_id, str(store.root), mtime)
+            samples = rc.val_samples(run_id, str(store.root))
     except (DataError, ConfigError, ValueError) as exc:
         st.error(f"Cannot load the validation images of this run: {exc}", icon=":material/error:")
         samples = {}
@@ -151,7 +127,7 @@ with out_col:
     if truth is not None:
         m3.metric("True class", truth, delta="correct" if str(best["class"]) == truth else "wrong",
                   delta_color="normal" if str(best["class"]) == truth else "inverse", delta_arrow="off")
-    st.plotly_chart(w.topk_figure(preds), key="pred_topk_chart", config={"displayModeBar": False})
+    st.plotly_chart(charts.topk_figure(preds), key="pred_topk_chart", config={"displayModeBar": False})
 
 # ---- Grad-CAM: where each backbone looked ---------------------------------------------------
 st.subheader("Where does the model look?")
@@ -184,5 +160,5 @@ for col, name, cam, layer in zip(cols[1:], names, cams["maps"], cams["layers"]):
 if is_fusion and cams["contrib"] is not None:
     with cols[-1]:
         st.markdown("**Contribution to the fused features** — αᵢ·‖Pᵢ fᵢ(x)‖ for this image")
-        st.plotly_chart(wt.contributions_figure(names, cams["contrib"]), key="pred_contrib",
+        st.plotly_chart(charts.contributions_figure(names, cams["contrib"]), key="pred_contrib",
                         config={"displayModeBar": False})

@@ -15,7 +15,10 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard import galleries as gal
+from dashboard import run_cache as rc
 from dashboard import widgets_teaching as wt
+from dashboard.formatting import run_option, run_time
+from dashboard.run_view import RunView, run_view, show_notice
 from dashboard.state import job_manager, run_store, select_run, selected_run_id, selection_changed
 from transfer_core.backbones import WeightsError
 from transfer_core.config import ConfigError, dump_yaml
@@ -25,42 +28,25 @@ from transfer_core.runs import Run
 ss = st.session_state
 
 
-def _label(s: Any) -> str:
-    acc = f" · val acc {s.val_acc:.3f}" if s.val_acc is not None else ""
-    name = f" · {s.name}" if s.name else ""
-    return f"{s.id} · {s.state}{acc}{name}"
-
-
 def _on_pick() -> None:
     select_run(ss["results_run"])
     ss["watched_run"] = ss["results_run"]
 
 
-def _fmt_s(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 60}:{s % 60:02d}"
-
-
-def _headline(summary: Any, status: dict[str, Any], metrics: list[dict[str, Any]]) -> None:
+def _headline(view: RunView) -> None:
+    summary = view.summary
     c = st.columns([1.5, 1.3, 1.3, 1, 1.1])  # "interrupted" must fit
-    c[0].metric("State", summary.state)
+    c[0].metric("State", view.state)
     c[1].metric("Validation accuracy", f"{summary.val_acc:.1%}" if summary.val_acc is not None else "—")
     c[2].metric("Best val accuracy", f"{summary.best_val_acc:.1%}" if summary.best_val_acc is not None else "—")
-    c[3].metric("Epochs", f"{summary.epochs_done} / {summary.epochs}")
-    took = (status.get("ended") or 0) - (status.get("started") or 0)
-    c[4].metric("Training time", _fmt_s(took) if took > 0 else "—")
+    c[3].metric("Epochs", f"{view.epochs_done} / {summary.epochs}")
+    c[4].metric("Training time", run_time(view.status))
 
 
-def _state_message(rid: str, state: str, status: dict[str, Any]) -> None:
-    msg = status.get("message") or ""
-    if state == "failed":
-        st.error(f"**Failed:** {msg or 'no message recorded'}", icon=":material/error:")
-    elif state == "interrupted":
-        st.warning(f"**Interrupted:** {msg}", icon=":material/warning:")
-    elif state == "stopped":
-        st.warning(f"**Stopped:** {msg}", icon=":material/pause_circle:")
-    elif state in ("running", "queued"):
-        st.info(f"This run is {state}.", icon=":material/play_circle:")
+def _state_message(view: RunView) -> None:
+    rid, state, status = view.id, view.state, view.status
+    show_notice(view)
+    if state in ("running", "queued"):
         st.page_link("pages/train.py", label="Watch it live on the Train page", icon=":material/visibility:",
                      query_params={"run": rid})
     if state in ("interrupted", "stopped"):
@@ -104,12 +90,12 @@ def _galleries(rid: str, run: Run) -> None:
                    "probabilities (the diagonal holds the correct ones).")
         if not show_top:
             return
-    root, mtime = str(run_store().root), gal.checkpoint_mtime(run)
+    root, mtime = str(run_store().root), rc.checkpoint_mtime(run)
     try:
         with st.spinner("Running the model over the validation images…"):
-            loaded = gal.cached_model(rid, root, mtime)
-            bundle = gal.cached_bundle(rid, root)
-            vp = gal.cached_pass(rid, root, mtime)
+            loaded = rc.cached_model(rid, root, mtime)
+            bundle = rc.cached_bundle(rid, root)
+            vp = rc.cached_pass(rid, root, mtime)
     except (WeightsError, ConfigError, DataError, ValueError) as exc:
         st.error(f"Cannot show the images of this run: {exc}", icon=":material/error:")
         return
@@ -123,18 +109,10 @@ def _galleries(rid: str, run: Run) -> None:
 
 def _show(rid: str, clickable: bool = False) -> bool:
     """Draw one run; returns whether it is still active. ``clickable``: confusion cells open a gallery."""
-    run = Run(run_store().root / rid)
-    summary = run.summary()
-    status = run.status()
-    state = summary.state
-    if state == "interrupted" and job_manager().is_active(rid):
-        state = status["state"] = summary.state = "running"  # our worker is preparing data/model
-    metrics = run.metrics()
-    try:
-        cfg = run.config_dict()
-    except Exception as exc:
-        cfg = {}
-        st.error(f"config.yaml of this run cannot be read: {exc}")
+    view = run_view(rid)
+    run, summary, status, state, metrics, cfg = view.run, view.summary, view.status, view.state, view.metrics, view.config
+    if view.config_error:
+        st.error(f"config.yaml of this run cannot be read: {view.config_error}")
 
     bb = ", ".join(f"{n} ({w})" for n, w in zip(summary.backbones, summary.weights))
     created = dt.datetime.fromtimestamp(summary.created).strftime("%Y-%m-%d %H:%M") if summary.created else "?"
@@ -142,8 +120,8 @@ def _show(rid: str, clickable: bool = False) -> bool:
     if int(status.get("world_size") or 1) > 1:
         where += f" · torchrun × {status['world_size']} ({status.get('dist_backend') or '?'})"
     st.markdown(f"**{summary.method}** · {bb} · data **{summary.dataset}** · created {created}{where}")
-    _headline(summary, status, metrics)
-    _state_message(rid, state, status)
+    _headline(view)
+    _state_message(view)
 
     st.subheader("Learning curves")
     if metrics:
@@ -164,7 +142,7 @@ def _show(rid: str, clickable: bool = False) -> bool:
                                  help="Show each true class as shares that sum to 1 instead of image counts")
                 fig = charts.confusion_figure(conf, normalised=norm)
                 if clickable and state == "completed" and run.checkpoint_path.exists():
-                    event = st.plotly_chart(wt.clickable_confusion(fig, conf), key="results_confusion",
+                    event = st.plotly_chart(charts.clickable_confusion(fig, conf), key="results_confusion",
                                             on_select="rerun", selection_mode="points",
                                             config={"displayModeBar": False})
                     st.caption("Click a cell to see its validation images below.")
@@ -188,7 +166,7 @@ def _show(rid: str, clickable: bool = False) -> bool:
     if state == "completed":
         st.page_link("pages/insights.py", label="Insights and downloads: embeddings, checkpoint, TorchScript, ONNX, "
                      "HTML report", icon=":material/download:", query_params={"run": rid})
-    return job_manager().is_active(rid) or state in ("running", "queued")
+    return view.active
 
 
 @st.fragment(run_every=2.0)
@@ -207,7 +185,7 @@ if not runs:
     st.stop()
 
 ids = [s.id for s in runs]
-labels = {s.id: _label(s) for s in runs}
+labels = {s.id: run_option(s) for s in runs}
 url_run = selected_run_id()
 if url_run in labels:
     ss["results_run"] = url_run  # the URL wins: links and reloads land on their run
@@ -218,7 +196,7 @@ rid = st.selectbox("Run", ids, key="results_run", format_func=labels.get, on_cha
 if url_run != rid:
     select_run(rid)
 
-if job_manager().is_active(rid) or Run(run_store().root / rid).status().get("state") in ("running", "queued"):
+if run_view(rid).active:
     _live(rid)
 else:
     _show(rid, clickable=True)

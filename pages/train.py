@@ -14,15 +14,17 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import charts
 from dashboard import demo as demo_ui
+from dashboard import live_view
 from dashboard import widgets as w
 from dashboard import widgets_teaching as wt
-from dashboard.state import draft_config, job_manager, run_store, select_run, selected_run_id
+from dashboard.formatting import human_count, weights_run_label
+from dashboard.run_view import run_view
+from dashboard.state import draft_config, job_manager, run_exists, run_store, select_run, selected_run_id
 from transfer_core.backbones import get_backbone, imagenet_weights_info, list_backbones, trainable_params
 from transfer_core.config import ACTIVATIONS, DEVICES, OPTIMIZERS, ConfigError, DataConfig, from_dict
-from transfer_core.runs import Run
-from transfer_core.train import gpu_count
+from transfer_core.presets import apply_preset
+from transfer_core.training import gpu_count
 
 # Defaults: a newcomer who presses Start without touching anything gets a finished,
 # meaningful run on the built-in digits in under a minute on a 2-core CPU (the app
@@ -99,20 +101,8 @@ def _weights_options(name: str, completed: list[Any], imported: list[dict[str, A
             labels[f["source"]] = f"file · {f['name']}"
     for s in completed:
         if name in s.backbones:
-            acc = f" · val acc {s.val_acc:.3f}" if s.val_acc is not None else ""
-            labels[f"run:{s.id}"] = f"run · {s.id}{acc}"
+            labels[f"run:{s.id}"] = weights_run_label(s)
     return list(labels), labels
-
-
-def _pretrained_source(name: str, completed: list[Any]) -> tuple[str, str]:
-    """Best available pretrained source for a preset: ImageNet if cached, else the newest completed run."""
-    if _imagenet_cached(name):
-        return "imagenet", f"{name}: ImageNet weights."
-    for s in completed:  # newest first
-        if name in s.backbones:
-            return f"run:{s.id}", f"{name}: ImageNet weights are not cached, so it starts from run {s.id}."
-    return "none", (f"{name}: no ImageNet weights cached and no completed run to start from, so it is random init "
-                    "(expect a low accuracy; import weights on the Models page).")
 
 
 def _n_bodies() -> int:
@@ -121,30 +111,12 @@ def _n_bodies() -> int:
 
 def _apply_preset(preset: str) -> None:
     """Callback (runs before the widgets are drawn): set the widget values of a preset."""
-    completed = _completed_runs()
-    notes: list[str] = []
-    for i in range(_n_bodies()):
-        name = ss.get(f"bb{i}_name", _bb_default(i))
-        if preset == "scratch":
-            ss[f"bb{i}_weights"], ss[f"bb{i}_freeze"] = "none", 0
-        elif preset == "probe":
-            ss[f"bb{i}_weights"], note = _pretrained_source(name, completed)
-            ss[f"bb{i}_freeze"] = "all"
-            notes.append(note)
-        elif preset == "finetune":
-            ss[f"bb{i}_freeze"] = 0
-            if ss.get(f"bb{i}_weights", "none") == "none":
-                ss[f"bb{i}_weights"], note = _pretrained_source(name, completed)
-                notes.append(note)
-    if preset == "scratch":
-        ss["lr"] = 1e-3
-        ss["preset_note"] = ("From-scratch baseline: random init, every layer trains.", [])
-    elif preset == "probe":
-        ss["lr"] = 1e-3
-        ss["preset_note"] = ("Linear probe: the backbone is frozen, only the new head trains.", notes)
-    else:
-        ss["lr"] = 1e-4
-        ss["preset_note"] = ("Full fine-tune: every layer trains, with a lower learning rate (1e-4).", notes)
+    bodies = [(ss.get(f"bb{i}_name", _bb_default(i)), ss.get(f"bb{i}_weights", "none")) for i in range(_n_bodies())]
+    choice = apply_preset(preset, bodies, _completed_runs(), _imagenet_cached)
+    for i, body in enumerate(choice.bodies):
+        ss[f"bb{i}_weights"], ss[f"bb{i}_freeze"] = body.weights, body.freeze
+    ss["lr"] = choice.lr
+    ss["preset_note"] = (choice.summary, list(choice.notes))
 
 
 # --------------------------------------------------------------------------- widgets
@@ -183,7 +155,7 @@ def _backbone_picker(i: int, names: list[str], completed: list[Any], imported: l
     frozen_txt = ", ".join(groups[:n]) if n else "nothing"
     train_txt = ", ".join(groups[n:] + ["new head"])
     st.caption(f"Frozen: **{frozen_txt}** · trains: **{train_txt}** · "
-               f"{w.human_count(trainable)} of {w.human_count(total)} backbone parameters trainable")
+               f"{human_count(trainable)} of {human_count(total)} backbone parameters trainable")
     if freeze == "all":
         st.caption(":material/bolt: Fully frozen: features are computed once and cached (see Models), so epochs "
                    "take seconds; cached runs train on unaugmented images.")
@@ -262,113 +234,6 @@ def _submit(cfg_dict: dict[str, Any]) -> None:
     ss["watched_run"] = rid
     select_run(rid)
     st.rerun()  # the whole app, so the sidebar queue shows the new job at once
-
-
-# --------------------------------------------------------------------------- live view
-
-
-def _fmt_s(seconds: float | None) -> str:
-    if seconds is None:
-        return "…"
-    s = int(round(seconds))
-    return f"{s // 60}:{s % 60:02d}"
-
-
-def _progress(rid: str, run: Run, status: dict[str, Any], metrics: list[dict[str, Any]]) -> None:
-    p = job_manager().progress(rid) or run.progress() or {}
-    epochs = int(p.get("epochs") or 0) or int(run.config_dict().get("train", {}).get("epochs", 1))
-    state = status.get("state")
-    if state == "queued":
-        st.progress(0.0, text="Queued: waiting for the run in front of it to finish")
-        return
-    if state == "running" and (not p or p.get("phase") == "starting"):
-        st.progress(0.0, text="Preparing data and model…")
-        return
-    epoch, batch, batches = int(p.get("epoch") or 0), int(p.get("batch") or 0), int(p.get("batches") or 0)
-    if state == "running":
-        done = (epoch - 1 + batch / batches) if batches else float(epoch)
-        text = f"Epoch {max(epoch, 1)} of {epochs}" + (f" · batch {batch}/{batches}" if batches else " · validating")
-        text += f" · ETA {_fmt_s(p.get('eta_s'))}" if p.get("eta_s") is not None else ""
-        if job_manager().is_active(rid) and any(j["run_id"] == rid and j.get("stopping") for j in job_manager().jobs()):
-            text = "Stopping at the end of this batch…"
-    else:
-        done = float(len(metrics))
-        text = f"{state.capitalize()} · {len(metrics)} of {epochs} epochs"
-    st.progress(min(max(done / max(epochs, 1), 0.0), 1.0), text=text)
-
-
-def _final_metrics(metrics: list[dict[str, Any]], status: dict[str, Any]) -> None:
-    last = metrics[-1]
-    best = max((m.get("val_acc") or 0.0) for m in metrics)
-    took = (status.get("ended") or 0) - (status.get("started") or 0)
-    c = st.columns(5)
-    c[0].metric("Val acc", f"{last['val_acc']:.1%}", help="Accuracy on the held-out validation images, last epoch")
-    c[1].metric("Best val acc", f"{best:.1%}", help="Best validation accuracy over the epochs")
-    c[2].metric("Val loss", f"{last['val_loss']:.3f}")
-    c[3].metric("Train acc", f"{last['train_acc']:.1%}")
-    c[4].metric("Time", _fmt_s(took) if took > 0 else "—", help="Wall-clock training time (m:ss)")
-
-
-def _draw_run(rid: str) -> bool:
-    """Everything about the watched run; returns whether it is still active."""
-    run = run_store().get(rid)
-    status = run.status()
-    state = status.get("state", "interrupted")
-    if state == "interrupted" and job_manager().is_active(rid):
-        state = status["state"] = "running"  # our worker is preparing data/model: not interrupted
-    active = job_manager().is_active(rid) or state in ("running", "queued")
-    metrics = run.metrics()
-    try:
-        cfg = run.config_dict()
-    except Exception:  # a damaged config still shows the rest
-        cfg = {}
-
-    bbs = " + ".join(f"{b.get('name')} ({b.get('weights')}, freeze {b.get('freeze')})" for b in cfg.get("backbones", []))
-    st.caption(f"Run `{rid}` · {cfg.get('method', '?')} · {bbs} · data {(cfg.get('data') or {}).get('dataset', '?')}")
-    _progress(rid, run, status, metrics)
-    if state == "completed" and metrics:
-        _final_metrics(metrics, status)
-    elif state == "failed":
-        st.error(f"The run failed: {status.get('message') or 'no message'}", icon=":material/error:")
-    elif state in ("stopped", "interrupted"):
-        st.warning(f"The run is {state}: {status.get('message', '')}", icon=":material/pause_circle:")
-        st.page_link("pages/results.py", label="Resume it from the Results page", icon=":material/play_arrow:",
-                     query_params={"run": rid})
-
-    planned = int((cfg.get("train") or {}).get("epochs") or 0) or None
-    st.plotly_chart(charts.curves_figure(metrics, epochs=planned), key="train_curves", config={"displayModeBar": False})
-    if not metrics:
-        st.caption("The curves fill in as epochs finish (one point per epoch).")
-    if cfg.get("method") == "fusion" and (cfg.get("fusion") or {}).get("mode") == "sum" and any(m.get("alpha") for m in metrics):
-        names = [b.get("name", "?") for b in cfg.get("backbones", [])]
-        st.plotly_chart(charts.alpha_figure(metrics, names), key="train_alpha", config={"displayModeBar": False})
-
-    if state == "completed":
-        conf = run.confusion()
-        if conf:
-            st.plotly_chart(charts.confusion_figure(conf), key="train_confusion", config={"displayModeBar": False})
-            st.caption("Rows are the true classes, columns the predicted ones: the diagonal is what it got right.")
-            l1, l2 = st.columns(2)
-            l1.page_link("pages/results.py", label="Full results: per-class table, config", icon=":material/insights:",
-                         query_params={"run": rid})
-            l2.page_link("pages/predict.py", label="Try the model on an image", icon=":material/image_search:",
-                         query_params={"run": rid})
-    return active
-
-
-LIVE_REFRESH_S = 2.0  # every watching tab costs a rerun per tick: 2 s keeps 5 watchers light on a 2-core box
-
-
-@st.fragment(run_every=LIVE_REFRESH_S)
-def _live(rid: str) -> None:
-    """Redraws every LIVE_REFRESH_S while the run is active; one full rerun when it ends (stops the timer)."""
-    if not _draw_run(rid):
-        st.rerun(scope="app")
-
-
-@st.fragment
-def _static(rid: str) -> None:
-    _draw_run(rid)
 
 
 # --------------------------------------------------------------------------- page
@@ -467,7 +332,7 @@ with settings_col:
 # --------------------------------------------------------------------------- watched run
 
 rid = selected_run_id()
-if rid is None and ss.get("watched_run") and (run_store().root / ss["watched_run"] / "config.yaml").is_file():
+if rid is None and run_exists(ss.get("watched_run")):
     rid = ss["watched_run"]  # came back from another page: keep watching
     select_run(rid)
 with live_col:
@@ -478,14 +343,11 @@ with live_col:
                 icon=":material/info:")
     else:
         ss["watched_run"] = rid
-        active = job_manager().is_active(rid) or run_store().get(rid).status().get("state") in ("running", "queued")
+        active = run_view(rid).active
         head, stop_col = st.columns([4, 1], vertical_alignment="bottom")
         head.subheader("Live view")
         if active and job_manager().is_active(rid):
             stop_col.button("Stop", key="stop", icon=":material/stop_circle:", width="stretch",
                             on_click=lambda r=rid: job_manager().stop(r),
                             help="Stops within one batch; the run keeps its last checkpoint")
-        if active:
-            _live(rid)
-        else:
-            _static(rid)
+        live_view.watch(rid, active)

@@ -205,8 +205,8 @@ def test_models_page_table_and_freeze_slider():
 
 def test_models_page_shows_the_feature_cache_and_clears_it(runs_root):
     from conftest import tiny_config
-    from transfer_core.features import cache_size_bytes
-    from transfer_core.train import run_training
+    from transfer_core.training import cache_size_bytes
+    from transfer_core.training import run_training
 
     cfg = tiny_config(backbones=[{"name": "resnet18", "weights": "none", "freeze": "all"}])
     res = run_training(cfg, runs_root)
@@ -287,7 +287,7 @@ def test_predict_page_without_runs_says_so():
 @pytest.fixture
 def tiny_run(runs_root):
     from conftest import tiny_config
-    from transfer_core.train import run_training
+    from transfer_core.training import run_training
 
     result = run_training(tiny_config(train__epochs=1, data__train_per_class=15), runs_root)
     assert result.state == "completed"
@@ -344,7 +344,7 @@ def test_every_run_picker_lists_a_run_finished_after_it_was_drawn(runs_root):
     """A run finished after the pickers were drawn is listed on the next draw, in the same tab and in a
     new one, without clearing any Streamlit cache (they were st.cache_resource'd: only a restart showed it)."""
     from conftest import tiny_config
-    from transfer_core.train import run_training
+    from transfer_core.training import run_training
 
     first = run_training(tiny_config(train__epochs=1), runs_root).run
     at = open_page("pages/results.py")
