@@ -21,9 +21,10 @@ import yaml
 
 from conftest import tiny_config
 from transfer_core import distributed
+from transfer_core.distributed.launch import _children
 from transfer_core.jobs import JobManager, resume_plan
 from transfer_core.runs import Run, RunStore
-from transfer_core.train import load_checkpoint, prepare, run_training
+from transfer_core.training import load_checkpoint, prepare, run_training
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -151,7 +152,7 @@ def test_launcher_stop_ends_the_process_group_then_resume_under_torchrun(tmp_pat
     while not run.metrics() and ln.poll() is None and time.monotonic() < end:
         time.sleep(0.1)
     assert run.metrics() and ln.poll() is None, ln.log_tail()[-3000:]
-    ranks = distributed._children(ln.pid)
+    ranks = _children(ln.pid)
     assert len([p for p in ranks if _is_python(p)]) >= 2  # torchrun's agent runs the two ranks
     ln.stop()
     st = ln.finish()
@@ -251,7 +252,7 @@ def test_a_handed_over_run_can_be_claimed_by_the_job_it_was_handed_to(runs_root,
     resume, except one started with this process's token in TRANSFER_LAB_HANDOFF."""
     from transfer_core.config import ConfigError
     from transfer_core.runs import HANDOFF_ENV
-    from transfer_core.train import resume_training
+    from transfer_core.training import resume_training
 
     cfg = tiny_config(train__epochs=1)
     run = RunStore(runs_root).create(cfg, state="queued")
@@ -286,7 +287,7 @@ def test_failed_launch_and_dead_rank_show_as_failed_runs(tmp_path, runs_root):
         time.sleep(0.1)
     rank0 = run.raw_status().get("pid")
     assert rank0 and rank0 != os.getpid() and ln.poll() is None, ln.log_tail()[-3000:]
-    ranks = distributed._children(ln.pid)
+    ranks = _children(ln.pid)
     os.kill(rank0, signal.SIGKILL)
     assert ln.wait(timeout=120) not in (None, 0)
     st = ln.finish()
@@ -294,6 +295,38 @@ def test_failed_launch_and_dead_rank_show_as_failed_runs(tmp_path, runs_root):
     assert "rank 0" in st["message"] and "SIGKILL" in st["message"], st["message"]
     for pid in [ln.pid, *ranks]:
         assert not _alive(pid), pid
+
+
+def test_starting_torchrun_imports_no_torch_distributed():
+    """The launcher (what the dashboard imports to start a DDP job) pulls in neither
+    torch.distributed nor torch itself; the package keeps the rest of its names."""
+    code = ("import sys, transfer_core.distributed.launch\n"
+            "from transfer_core.distributed import launch, torchrun_command, Launch, failure_message\n"
+            "assert callable(launch) and launch.__name__ == 'launch'\n"
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout
+    assert distributed.PeerFailed.__module__ == "transfer_core.distributed.context"  # the rest on first use
+
+
+def test_shards_of_every_rank_go_back_into_the_single_process_order():
+    """The sharding helpers alone (no process group): feature batches r, r + N, ... and strided
+    eval shards padded to equal length both come back as items 0..n-1, each once."""
+    from transfer_core.distributed import sampling
+
+    n, bs, world = 23, 4, 3
+    shards = []
+    for r in range(world):
+        idx = torch.tensor(sampling.shard_rows(n, bs, r, world))
+        shards.append(([idx[:, None].float()], idx))
+    assert sorted(int(i) for _, y in shards for i in y) == list(range(n))
+    feats, labels = sampling.unshard_batches(shards, n, bs, shards[0])
+    assert labels.tolist() == list(range(n)) and feats[0][:, 0].tolist() == list(range(n))
+    per = len(range(0, n, world))
+    parts = [torch.tensor(list(range(r, n, world)) + [-1] * (per - len(range(r, n, world)))) for r in range(world)]
+    assert sampling.interleave(parts, n).tolist() == list(range(n))
+    assert [len(sampling.make_sampler(range(n), False, 0, 0, r, world)) for r in range(world)] == [8, 8, 7]
 
 
 def test_failure_message_reads_the_cli_error_or_the_dead_rank():

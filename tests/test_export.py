@@ -9,7 +9,7 @@ import torch
 from conftest import tiny_config
 from transfer_core.export import export_run
 from transfer_core.predict import load_run_model, predict_images
-from transfer_core.train import run_training
+from transfer_core.training import run_training
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from transfer_core import insights as ins
 from transfer_core.data import build_data
 from transfer_core.models import FusionModel
 from transfer_core.predict import load_run_model
-from transfer_core.train import run_training
+from transfer_core.training import run_training
 
 FUSION = dict(
     method="fusion",
@@ -75,15 +75,31 @@ def test_gradcam_one_map_per_backbone_in_unit_range(runs, kind):
     assert len(ins.gradcam_maps(loaded, x, target=1)) == len(maps)
 
 
+def _assert_not_blank(m: np.ndarray) -> None:
+    """A map that says where the model looked: finite, and not one flat value (blank)."""
+    assert np.isfinite(m).all(), "non-finite Grad-CAM values"
+    assert float(m.std()) > 0.01 and float(m.max() - m.min()) > 0.1, f"blank Grad-CAM map (std {float(m.std()):.2e})"
+
+
 def test_gradcam_reaches_frozen_bodies(runs):
-    """Frozen parameters (requires_grad False) must not blank the maps: the input carries the gradient."""
+    """Frozen parameters (requires_grad False) must not blank the maps: the input carries the gradient.
+
+    Every backbone's map is non-blank for the trainable model and for a fully frozen copy,
+    the two are the same map, and the map follows the image (another image, another map).
+    """
     loaded, bundle, _ = runs["fusion"]
     frozen = dataclasses.replace(loaded, model=copy.deepcopy(loaded.model))
     for p in frozen.model.parameters():
         p.requires_grad_(False)
     x = _x(bundle, 1)
-    for a, b in zip(ins.gradcam_maps(loaded, x), ins.gradcam_maps(frozen, x)):
+    live, cold = ins.gradcam_maps(loaded, x), ins.gradcam_maps(frozen, x)
+    assert len(live) == len(cold) == 2
+    for a, b in zip(live, cold):
+        _assert_not_blank(a)
+        _assert_not_blank(b)
         np.testing.assert_allclose(a, b, atol=1e-4)
+    other = ins.gradcam_maps(frozen, _x(bundle, 2))
+    assert any(float(np.abs(a - b).max()) > 1e-3 for a, b in zip(cold, other)), "the same map for different images"
 
 
 @pytest.mark.parametrize("name", ["squeezenet1_1", "swin_t"])
@@ -156,13 +172,33 @@ def test_val_pass_cap_is_stratified_and_deterministic(runs):
 # --------------------------------------------------------------------------- fusion ablation / disagreement
 
 
-def test_fuse_keep_all_but_one_equals_fuse_drop(runs):
-    loaded, _, vp = runs["fusion"]
+@pytest.mark.parametrize("mode", ["sum", "concat"])
+def test_fuse_keep_leaves_the_other_backbones_out(mode):
+    """``fuse(keep=...)`` against the fused vector computed by hand without the dropped backbones."""
+    from transfer_core.models import build_model
+
+    cfg = tiny_config(**{**FUSION, "fusion": {"mode": mode, "shared_dim": 8, "learn_alpha": True,
+                                              "activation": "tanh"}})
+    model = build_model(cfg, 3, load_weights=False).eval()
+    if mode == "sum":
+        with torch.no_grad():
+            model.alpha_logits.copy_(torch.tensor([0.3, -0.4]))  # unequal weights: a swapped alpha shows
+    gen = torch.Generator().manual_seed(0)
+    feats = [torch.randn(5, b.feature_dim, generator=gen) for b in model.bodies]
     with torch.no_grad():
-        for i in range(2):
-            keep = {j for j in range(2) if j != i}
-            torch.testing.assert_close(ins._fuse_keep(loaded.model, vp.feats, keep), loaded.model.fuse(vp.feats, drop=i))
-        torch.testing.assert_close(ins._fuse_keep(loaded.model, vp.feats, {0, 1}), loaded.model.fuse(vp.feats))
+        p = [proj(f) for proj, f in zip(model.projections, feats)]
+        a = model.alpha()
+        zero = torch.zeros_like(p[0])
+        if mode == "sum":
+            by_hand = {(0,): a[0] * p[0], (1,): a[1] * p[1], (0, 1): a[0] * p[0] + a[1] * p[1], (): zero}
+        else:
+            by_hand = {(0,): torch.cat([p[0], zero], 1), (1,): torch.cat([zero, p[1]], 1),
+                       (0, 1): torch.cat(p, 1), (): torch.cat([zero, zero], 1)}
+        for keep, z in by_hand.items():
+            torch.testing.assert_close(model.fuse(feats, keep=keep), torch.tanh(z))
+        torch.testing.assert_close(model.fuse(feats, keep={1}), model.fuse(feats, drop=0))
+        torch.testing.assert_close(model.fuse(feats), torch.tanh(by_hand[(0, 1)]))
+        assert not torch.allclose(model.fuse(feats, keep=[0]), model.fuse(feats, keep=[1]))
 
 
 def test_ablation_and_disagreement_ranges(runs):
@@ -255,11 +291,72 @@ def test_not_comparable_flags_the_odd_run_out():
     assert ins.not_comparable({}) == (None, [])
 
 
+def test_comparison_rows_headline_and_diff_table():
+    from transfer_core.insights import compare
+    from transfer_core.runs import RunSummary
+
+    def summary(rid, acc, weights="none"):
+        return RunSummary(id=rid, dir=None, state="completed", message="", created=0.0, method="transfer",
+                          dataset="digits", backbones=["resnet18"], weights=[weights], epochs_done=2, epochs=3,
+                          val_acc=acc, best_val_acc=acc, name="")
+
+    configs = {"a": {"backbones": [{"name": "resnet18", "weights": "none", "freeze": 0}]},
+               "b": {"backbones": [{"name": "resnet18", "weights": "imagenet", "freeze": 2}]}, "c": {}}
+    rows = compare.comparison_rows([summary("a", 0.5), summary("b", 0.75, "imagenet"), summary("c", 0.9)], configs,
+                                   odd=["c"])
+    assert [(r["id"], r["kind"], r["comparable"], r["epochs"]) for r in rows] == [
+        ("a", "scratch", True, "2 / 3"), ("b", "transfer", True, "2 / 3"), ("c", "transfer", False, "2 / 3")]
+    best, spread = compare.best_and_spread(rows)
+    assert best["id"] == "b" and spread == pytest.approx(0.25)  # c is better but not comparable
+    assert compare.best_and_spread(rows[:1])[1] is None and compare.best_and_spread([]) == (None, None)
+    diff = compare.config_diff({rid: configs[rid] for rid in ("a", "b")})
+    assert list(diff) == ["backbones.0.weights", "backbones.0.freeze"]
+    assert compare.diff_table(diff, ["a", "b"]) == {"a": ["none", "0"], "b": ["imagenet", "2"]}
+    assert compare.diff_table({"k": {"a": None}}, ["a"]) == {"a": ["—"]}
+
+
+def test_compare_needs_no_torch():
+    """Run comparison is pure data: its module imports nothing beyond the standard library."""
+    import ast
+    import sys
+
+    from transfer_core.insights import compare
+
+    tree = ast.parse(open(compare.__file__, encoding="utf-8").read())
+    roots = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    roots |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 0}
+    assert roots <= set(sys.stdlib_module_names) | {"__future__"}, roots
+
+
+def test_alpha_trajectory_reads_the_metrics_rows():
+    from transfer_core.insights.fusion import alpha_trajectory
+
+    rows = [{"epoch": 1, "alpha": [0.5, 0.5]}, {"epoch": 2}, {"epoch": 3, "alpha": [0.6, 0.4]}]
+    assert alpha_trajectory(rows, ["resnet18", "vgg11"]) == {"α1 resnet18": ([1, 3], [0.5, 0.6]),
+                                                            "α2 vgg11": ([1, 3], [0.5, 0.4])}
+    assert alpha_trajectory([{"epoch": 1}], ["resnet18"]) == {}
+
+
+def test_importing_metrics_does_not_import_sklearn():
+    """scikit-learn loads when a matrix is computed, not when the trainer imports the module."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, transfer_core.metrics as m\n"
+            "assert 'sklearn' not in sys.modules, 'sklearn imported by transfer_core.metrics'\n"
+            "assert m.confusion([0, 1, 1], [0, 1, 0], 2) == [[1, 0], [1, 1]]\n"
+            "assert 'sklearn' in sys.modules\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
 # --------------------------------------------------------------------------- LR finder
 
 
 def test_suggest_lr_finds_the_steepest_descent():
-    from transfer_core.lr_finder import default_iterations, suggest_lr
+    from transfer_core.training.lr_finder import default_iterations, suggest_lr
 
     lrs = list(np.logspace(-7, 1, 81))
     x = np.log10(lrs)
@@ -273,8 +370,8 @@ def test_suggest_lr_finds_the_steepest_descent():
 
 
 def test_find_lr_is_deterministic_in_range_and_side_effect_free(runs, tmp_path):
-    from transfer_core.lr_finder import find_lr
-    from transfer_core.train import prepare
+    from transfer_core.training.lr_finder import find_lr
+    from transfer_core.training import prepare
 
     cfg = tiny_config(train__epochs=1)
     bundle, model = prepare(cfg, tmp_path / "runs")
@@ -323,16 +420,17 @@ def test_tensorboard_logs_scalars_per_epoch(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from transfer_core.runs import RunStore
-    from transfer_core.tensorboard_log import attach_tensorboard
-    from transfer_core.train import Trainer, prepare
+    from transfer_core.training import Trainer, prepare
+    from transfer_core.training.tensorboard import tensorboard_callback
 
     cfg = tiny_config(**{**FUSION, "train__epochs": 2,
                          "backbones": [{"name": "resnet18", "freeze": "all"}, {"name": "mobilenet_v3_small", "freeze": "all"}]})
     root = tmp_path / "runs"
     bundle, model = prepare(cfg, root)
     run = RunStore(root).create(cfg, state="running")
-    trainer = Trainer(cfg, model, bundle, runs_root=root)
-    assert attach_tensorboard(trainer, run) is not None
+    tb = tensorboard_callback(run, [b.name for b in cfg.backbones])
+    assert tb is not None
+    trainer = Trainer(cfg, model, bundle, runs_root=root, callbacks=[tb])
     assert trainer.fit().state == "completed"
     acc = EventAccumulator(str(run.dir / "tb")).Reload()
     tags = set(acc.Tags()["scalars"])
@@ -357,7 +455,7 @@ def test_every_run_writes_tensorboard_events(tmp_path):
 
 
 def test_missing_or_broken_tensorboard_never_fails_a_run(tmp_path, monkeypatch):
-    import transfer_core.tensorboard_log as tbl
+    import transfer_core.training.tensorboard as tbl
 
     monkeypatch.setattr(tbl, "tensorboard_available", lambda: False)
     res = run_training(tiny_config(train__epochs=1), tmp_path / "runs")

@@ -95,7 +95,7 @@ def test_best_is_written_where_the_filesystem_has_no_hard_links(tmp_path, monkey
 
 
 def test_a_training_run_keeps_one_copy_of_its_best_epoch(runs_root):
-    from transfer_core.train import load_checkpoint, run_training
+    from transfer_core.training import load_checkpoint, run_training
 
     run = run_training(tiny_config(train__epochs=2), runs_root).run
     best = max(run.metrics(), key=lambda r: r["val_acc"])["epoch"]

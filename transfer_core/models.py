@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +22,6 @@ from torch import nn
 
 from .backbones import (
     BackboneSpec,
-    WeightsError,
     build_body,
     frozen_groups,
     get_backbone,
@@ -32,6 +31,7 @@ from .backbones import (
     load_weights_file,
 )
 from .config import FusionConfig, RunConfig
+from .errors import WeightsError
 
 __all__ = [
     "BackboneBody",
@@ -175,11 +175,21 @@ class FusionModel(nn.Module):
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         return [b(x) for b in self.bodies_]
 
-    def fuse(self, feats: Sequence[torch.Tensor], drop: int | None = None) -> torch.Tensor:
-        """The fused representation; ``drop`` zeroes one backbone's contribution (ablation)."""
+    def fuse(
+        self, feats: Sequence[torch.Tensor], drop: int | None = None, keep: Collection[int] | None = None
+    ) -> torch.Tensor:
+        """The fused representation, with only the backbones in ``keep`` (default: all).
+
+        A backbone left out has its ``P_i f_i`` zeroed: in sum mode it drops out of the
+        weighted sum (the other alphas are not renormalised), in concat mode its block of
+        the fused vector is zero. ``drop=i`` is ``keep`` = every backbone but i (ablation).
+        """
         projected = [p(f) for p, f in zip(self.projections, feats)]
         if drop is not None:
-            projected[drop] = torch.zeros_like(projected[drop])
+            keep = [i for i in (range(len(projected)) if keep is None else keep) if i != drop]
+        if keep is not None:
+            kept = set(keep)
+            projected = [p if i in kept else torch.zeros_like(p) for i, p in enumerate(projected)]
         if self.mode == "concat":
             z = torch.cat(projected, dim=1)
         else:

@@ -14,9 +14,9 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from .backbones import WeightsError
 from .config import RunConfig, from_dict
 from .data import preprocess_image
+from .errors import WeightsError
 from .models import build_model
 from .runs import Run, RunStore
 

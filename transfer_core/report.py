@@ -21,8 +21,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .config import dump_yaml
-from .insights import run_kind
-from .interpret import normalise_confusion
+from .insights.compare import run_kind
+from .insights.fusion import alpha_trajectory
+from .metrics import normalise_confusion
 from .runs import Run, RunStore, atomic_write_text
 
 __all__ = ["html_report", "write_report", "REPORT_NAME"]
@@ -118,15 +119,15 @@ def _curves(metrics: Sequence[dict[str, Any]]) -> go.Figure:
 
 
 def _alpha(metrics: Sequence[dict[str, Any]], names: Sequence[str]) -> go.Figure | None:
-    rows = [m for m in metrics if m.get("alpha")]
-    if not rows:
+    series = alpha_trajectory(metrics, names)
+    if not series:
         return None
     fig = go.Figure()
-    for i, name in enumerate(names):
-        fig.add_trace(go.Scatter(x=[m["epoch"] for m in rows], y=[m["alpha"][i] for m in rows], name=f"α{i + 1} {name}",
-                                 mode="lines+markers"))
+    for label, (epochs, alpha) in series.items():
+        fig.add_trace(go.Scatter(x=epochs, y=alpha, name=label, mode="lines+markers"))
+    n = len(next(iter(series.values()))[0])
     fig.update_layout(height=280, margin=dict(l=50, r=20, t=20, b=40), yaxis=dict(range=[0, 1], title="weight α"),
-                      xaxis=dict(title="epoch", dtick=1 if len(rows) <= 20 else None), template="plotly_white",
+                      xaxis=dict(title="epoch", dtick=1 if n <= 20 else None), template="plotly_white",
                       legend=dict(orientation="h", y=-0.3))
     return fig
 
@@ -184,7 +185,7 @@ def _samples(run: Run, runs_root: str | Path | None, per_class: int, max_total: 
     import torch
 
     from .data import build_data
-    from .insights import _batch, _labels, val_image
+    from .insights.val_pass import val_batch, val_image
     from .predict import load_run_model
 
     try:
@@ -192,7 +193,7 @@ def _samples(run: Run, runs_root: str | Path | None, per_class: int, max_total: 
         bundle = build_data(loaded.cfg.data, loaded.cfg.seed)
     except Exception as exc:  # the data may be gone, the checkpoint missing: the report still renders
         return [], f"sample predictions are not available: {str(exc).splitlines()[0][:200]}"
-    labels = _labels(bundle.val)
+    labels = bundle.val.labels.long().numpy()
     picks: list[int] = []
     for c in range(len(bundle.classes)):
         picks.extend(np.flatnonzero(labels == c)[:per_class].tolist())
@@ -200,7 +201,7 @@ def _samples(run: Run, runs_root: str | Path | None, per_class: int, max_total: 
     if not picks:
         return [], "the validation split is empty"
     with torch.no_grad():
-        probs = torch.softmax(loaded.model(_batch(bundle.val, picks)), dim=1)
+        probs = torch.softmax(loaded.model(val_batch(bundle.val, picks)), dim=1)
     out = []
     for row, i in enumerate(picks):
         p = int(probs[row].argmax())

@@ -16,7 +16,6 @@ the same runs, and a crash must never lose more than the epoch in flight.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import json
@@ -24,15 +23,21 @@ import logging
 import os
 import re
 import socket
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any, Iterable
 
 from .config import RunConfig, dump_yaml, from_dict, parse_yaml_text, runs_dir
+from .runs_io import (
+    atomic_link_or_write,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    json_default,
+    read_json,
+)
 
 __all__ = [
     "STATES",
@@ -41,6 +46,7 @@ __all__ = [
     "Run",
     "RunSummary",
     "atomic_write_bytes",
+    "atomic_link_or_write",
     "atomic_write_text",
     "atomic_write_json",
     "HANDOFF_ENV",
@@ -85,74 +91,6 @@ _PROCESS_TOKEN = uuid.uuid4().hex
 #: Set by a launcher for the torchrun job it starts: the token of the process that holds
 #: the run, which hands its claim over to that job (see :meth:`Run.handed_to_me`).
 HANDOFF_ENV = "TRANSFER_LAB_HANDOFF"
-
-
-@contextlib.contextmanager
-def _removed_on_failure(tmp: str | Path) -> Iterator[None]:
-    """Delete the temp file ``tmp`` if the block fails: a failed write leaves no ``.tmp`` behind."""
-    try:
-        yield
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then ``os.replace``.
-
-    A crash or a full disk leaves the previous file intact, never half a file.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with _removed_on_failure(tmp):
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-
-
-def atomic_link_or_write(src: Path, dst: Path, data: bytes) -> None:
-    """Make ``dst`` the same file as ``src`` (``data`` are its bytes), swapped in atomically.
-
-    best.pt is usually the epoch just written to checkpoint.pt. A hard link costs no disk
-    (a resnet18 checkpoint with Adam state is ~130 MB) and stays right when checkpoint.pt
-    is next replaced, because ``os.replace`` gives that name a new file and the link keeps
-    the old one. Where the filesystem has no hard links, ``data`` is written instead.
-    """
-    src, dst = Path(src), Path(dst)
-    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        os.link(src, tmp)
-    except OSError:
-        atomic_write_bytes(dst, data)
-        return
-    with _removed_on_failure(tmp):
-        os.replace(tmp, dst)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=1, allow_nan=False, default=_json_default))
-
-
-def _json_default(o: Any) -> Any:
-    if hasattr(o, "item"):
-        return o.item()
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    return str(o)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def _slug(text: str) -> str:
@@ -243,7 +181,7 @@ class Run:
 
     # status -----------------------------------------------------------------
     def raw_status(self) -> dict[str, Any]:
-        return _read_json(self.status_path) or {"state": "interrupted", "message": "status.json is missing or unreadable"}
+        return read_json(self.status_path) or {"state": "interrupted", "message": "status.json is missing or unreadable"}
 
     def status(self) -> dict[str, Any]:
         """The status, with a dead owner's "running"/"queued" reported as "interrupted"."""
@@ -278,7 +216,7 @@ class Run:
     def set_status(self, state: str, message: str = "", **extra: Any) -> None:
         if state not in STATES:
             raise ValueError(f"unknown run state {state!r}")
-        old = _read_json(self.status_path) or {}
+        old = read_json(self.status_path) or {}
         st = {k: v for k, v in old.items() if k not in ("state", "message")}
         st.update(extra)
         st["state"] = state
@@ -307,12 +245,12 @@ class Run:
         atomic_write_json(self.progress_path, progress)
 
     def progress(self) -> dict[str, Any] | None:
-        return _read_json(self.progress_path)
+        return read_json(self.progress_path)
 
     # metrics ----------------------------------------------------------------
     def append_metrics(self, row: dict[str, Any]) -> None:
         """Append one epoch's metrics; the line is written whole and fsynced."""
-        line = json.dumps(row, allow_nan=False, default=_json_default) + "\n"
+        line = json.dumps(row, allow_nan=False, default=json_default) + "\n"
         with open(self.metrics_path, "a", encoding="utf-8") as fh:
             fh.write(line)
             fh.flush()
@@ -344,19 +282,19 @@ class Run:
         atomic_write_json(self.confusion_path, {"labels": list(labels), "matrix": matrix})
 
     def confusion(self) -> dict[str, Any] | None:
-        return _read_json(self.confusion_path)
+        return read_json(self.confusion_path)
 
     def write_per_class(self, rows: list[dict[str, Any]]) -> None:
         atomic_write_json(self.per_class_path, rows)
 
     def per_class(self) -> list[dict[str, Any]] | None:
-        return _read_json(self.per_class_path)
+        return read_json(self.per_class_path)
 
     def write_json(self, name: str, obj: Any) -> None:
         atomic_write_json(self.dir / name, obj)
 
     def read_json(self, name: str) -> Any:
-        return _read_json(self.dir / name)
+        return read_json(self.dir / name)
 
     def summary(self) -> RunSummary:
         st = self.status()

@@ -2,6 +2,8 @@
 
 scikit-learn computes these (one well-tested implementation, zero_division handled),
 on the validation predictions the trainer already has, so nothing is recomputed.
+scikit-learn is imported inside the functions that use it: importing this module (as
+the trainer and the report do) costs nothing until a matrix is computed.
 """
 
 from __future__ import annotations
@@ -9,18 +11,21 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 __all__ = ["confusion", "per_class_metrics", "normalise_confusion"]
 
 
 def confusion(targets: Sequence[int], preds: Sequence[int], num_classes: int) -> list[list[int]]:
     """Rows are true classes, columns predicted classes."""
+    from sklearn.metrics import confusion_matrix
+
     m = confusion_matrix(np.asarray(targets), np.asarray(preds), labels=list(range(num_classes)))
     return m.astype(int).tolist()
 
 
 def per_class_metrics(targets: Sequence[int], preds: Sequence[int], labels: Sequence[str]) -> list[dict[str, Any]]:
+    from sklearn.metrics import precision_recall_fscore_support
+
     p, r, f, s = precision_recall_fscore_support(
         np.asarray(targets), np.asarray(preds), labels=list(range(len(labels))), zero_division=0
     )
