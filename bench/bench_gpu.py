@@ -41,7 +41,8 @@ def _die(msg: str) -> None:
 
 def synthetic_bundle(n_train: int, n_val: int, size: int, n_classes: int, seed: int = 0):
     """A DataBundle of random uint8 images held in memory (what build_data returns for a built-in)."""
-    from transfer_core.data import DataBundle, InMemoryImageDataset, _preprocessing
+    from transfer_core.data import DataBundle, InMemoryImageDataset
+    from transfer_core.data.preprocessing import preprocessing_dict as _preprocessing
 
     g = torch.Generator().manual_seed(seed)
     mk = lambda n: (  # noqa: E731
@@ -67,9 +68,9 @@ def synthetic_bundle(n_train: int, n_val: int, size: int, n_classes: int, seed: 
 
 def _use_bundle(bundle) -> None:
     """Make run_training use the synthetic bundle (the rest of the run is the real one)."""
-    from transfer_core import train as train_mod
+    from transfer_core.training import lifecycle
 
-    train_mod.build_data = lambda cfg, seed, roots=None: bundle
+    lifecycle.build_data = lambda cfg, seed, roots=None: bundle
 
 
 DEVICE = "cuda"
@@ -88,19 +89,20 @@ def _cfg(arch: str, freeze, epochs: int, batch: int, size: int, compile_: bool =
 
 def project_epoch_throughput(cfg, runs_root: Path, n_train: int) -> float:
     """images/s of the project's second training epoch (the first one warms cuDNN / compile up)."""
-    from transfer_core.train import run_training
+    from transfer_core.training import Callback, run_training
 
     marks: dict = {}
 
-    def on_batch(tr, epoch, batch, batches, loss):
-        if epoch == 2 and batch == batches:
-            marks["end"] = time.perf_counter()
+    class Marks(Callback):
+        def on_batch_end(self, trainer, epoch, batch, batches, loss):
+            if epoch == 2 and batch == batches:
+                marks["end"] = time.perf_counter()
 
-    def on_epoch(tr, epoch, metrics, improved):
-        if epoch == 1:
-            marks["start"] = time.perf_counter()
+        def on_epoch_end(self, trainer, epoch, metrics):
+            if epoch == 1:
+                marks["start"] = time.perf_counter()
 
-    res = run_training(cfg, runs_root, extra_callbacks={"batch_end": [on_batch], "epoch_end": [on_epoch]})
+    res = run_training(cfg, runs_root, callbacks=[Marks()])
     if res.state != "completed":
         _die(f"project run {res.state}: {res.message}")
     trained = (n_train // cfg.train.batch_size) * cfg.train.batch_size if n_train % cfg.train.batch_size == 1 else n_train
@@ -159,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n== 2) frozen resnet50 linear probe, {n_train} train / {n_val} val, {epochs} epochs, batch {bs}")
     probe = _cfg("resnet50", "all", epochs, bs, size)
     t0 = time.perf_counter()
-    from transfer_core.train import run_training
+    from transfer_core.training import run_training
 
     cold = run_training(probe, runs)
     t_cold = time.perf_counter() - t0

@@ -176,15 +176,19 @@ def bundle_tensors(bundle) -> dict:
 
 def project_fit_seconds(cfg, runs_root: Path) -> tuple[float, float, object]:
     """Wall and process CPU time of the trainer's fit inside ``run_training`` (fit_start -> fit_end)."""
-    from transfer_core.train import run_training
+    from transfer_core.training import Callback, run_training
 
     marks: dict[str, tuple[float, float]] = {}
     now = lambda: (time.perf_counter(), time.process_time())  # noqa: E731
-    cbs = {
-        "fit_start": [lambda tr, **kw: marks.setdefault("start", now())],
-        "fit_end": [lambda tr, **kw: marks.setdefault("end", now())],
-    }
-    res = run_training(cfg, runs_root, extra_callbacks=cbs)
+
+    class Marks(Callback):
+        def on_fit_start(self, trainer):
+            marks.setdefault("start", now())
+
+        def on_fit_end(self, trainer):
+            marks.setdefault("end", now())
+
+    res = run_training(cfg, runs_root, callbacks=[Marks()])
     if res.state != "completed":
         raise SystemExit(f"bench: project run {res.state}: {res.message}")
     return marks["end"][0] - marks["start"][0], marks["end"][1] - marks["start"][1], res
@@ -211,7 +215,7 @@ def machine_line() -> str:
 def bench_probe(args, runs_root: Path) -> None:
     from transfer_core.config import from_dict
     from transfer_core.data import build_data
-    from transfer_core.train import run_training, select_device
+    from transfer_core.training import run_training, select_device
 
     data = {"dataset": "mnist5k", "image_size": 32, "val_fraction": 0.2}
     epochs = 10
@@ -261,7 +265,7 @@ def bench_probe(args, runs_root: Path) -> None:
 def bench_finetune(args, runs_root: Path) -> None:
     from transfer_core.config import from_dict
     from transfer_core.data import build_data
-    from transfer_core.train import select_device
+    from transfer_core.training import select_device
 
     data = {"dataset": "mnist5k", "image_size": 32, "val_fraction": 0.2}
     if args.quick:

@@ -126,6 +126,36 @@ def test_diverged_run_exits_1(tiny_yaml, runs_root):
     assert "diverged at epoch" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_validation_divergence_fails_cleanly(tmp_path, runs_root):
+    """Issue 11, defect 2: 50 few-shot images in one batch at lr 1e6. Epoch 1's training loss is
+    taken before the step (finite), its validation loss is not: a failed run, exit 1, the
+    'diverged' line, no traceback, and only strict JSON in the run folder."""
+    cfg = tmp_path / "fewshot.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "seed": 0,
+        "data": {"dataset": "digits", "classes": [0, 1, 2, 3, 4], "train_per_class": 10, "image_size": 32},
+        "backbones": [{"name": "resnet18", "weights": "none", "freeze": 0}],
+        "train": {"epochs": 2, "batch_size": 64, "device": "cpu"},
+    }))
+    proc = cli("train", cfg, "--runs-dir", runs_root, "--set", "train.lr=1e6")
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "JSON" not in proc.stderr, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: diverged at epoch 1: the validation loss is") and "lower the learning rate" in last, last
+    run_dir = Path(proc.stdout.strip().splitlines()[-1])
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "failed" and status["message"] == last[len("error: "):]
+
+    def refuse(constant):
+        raise ValueError(f"non-finite number {constant}")
+
+    files = [p for p in run_dir.iterdir() if p.suffix in (".json", ".jsonl")]
+    assert {"status.json", "progress.json", "data_info.json"} <= {p.name for p in files}
+    for p in files:
+        for line in p.read_text().splitlines() if p.suffix == ".jsonl" else [p.read_text()]:
+            json.loads(line, parse_constant=refuse)
+
+
 def test_unknown_run_and_backbones_listing(runs_root):
     _assert_one_line_error(cli("predict", "no-such-run", "x.png", "--runs-dir", runs_root), "no run")
     b = cli("backbones")

@@ -11,13 +11,14 @@ from PIL import Image
 
 from conftest import tiny_config
 from transfer_core import data as data_mod
-from transfer_core import features as feat_mod
+from transfer_core.data import preprocessing as data_prep
+from transfer_core.training import feature_cache as feat_mod
 from transfer_core import jobs as jobs_mod
-from transfer_core.features import cache_dir, cache_size_bytes, clear_cache
+from transfer_core.training import cache_dir, cache_size_bytes, clear_cache
 from transfer_core.jobs import JobManager
 from transfer_core.predict import load_run_model
 from transfer_core.runs import Run, RunStore
-from transfer_core.train import Trainer, load_checkpoint, prepare, resume_training, run_training
+from transfer_core.training import Callback, Trainer, load_checkpoint, prepare, resume_training, run_training
 
 CPU = torch.device("cpu")
 PROBE = [{"name": "resnet18", "weights": "none", "freeze": "all"}]
@@ -36,6 +37,13 @@ def fusion(freeze="all", **overrides):
     overrides.setdefault("fusion", {"mode": "sum", "shared_dim": 16})
     bbs = [dict(b, freeze=freeze) for b in FUSED]
     return tiny_config(method="fusion", backbones=bbs, **overrides)
+
+
+class Hook(Callback):
+    """A callback that calls ``fn`` from one hook (``on_<hook>``)."""
+
+    def __init__(self, hook, fn):
+        setattr(self, f"on_{hook}", lambda trainer, *args: fn(trainer, *args))
 
 
 def trainer(cfg, **kw) -> Trainer:
@@ -149,7 +157,7 @@ def _png_folder(root, classes=("a", "b"), per_class=6, size=20):
 @pytest.mark.parametrize("freeze", [4, "all"], ids=["through-the-bodies", "cached"])
 def test_fusion_decodes_each_image_once_per_epoch(tmp_path, monkeypatch, freeze):
     _png_folder(tmp_path / "data")
-    monkeypatch.setattr(data_mod, "MEMORY_BUDGET_BYTES", 0)  # decode from files per item
+    monkeypatch.setattr(data_prep, "MEMORY_BUDGET_BYTES", 0)  # decode from files per item
     decodes = {"n": 0}
     real = data_mod.FileImageDataset.image
 
@@ -164,9 +172,8 @@ def test_fusion_decodes_each_image_once_per_epoch(tmp_path, monkeypatch, freeze)
     monkeypatch.setattr(data_mod.FileImageDataset, "image", counting)
 
     def run_once():
-        tr = Trainer(cfg, model, bundle, device=CPU)
         per_epoch = []
-        tr.add_callback("epoch_end", lambda t, **kw: per_epoch.append(decodes["n"]))
+        tr = Trainer(cfg, model, bundle, device=CPU, callbacks=[Hook("epoch_end", lambda *a: per_epoch.append(decodes["n"]))])
         decodes["n"] = 0
         assert tr.fit().state == "completed"
         return per_epoch
@@ -181,7 +188,7 @@ def test_fusion_decodes_each_image_once_per_epoch(tmp_path, monkeypatch, freeze)
 
 def test_cached_checkpoint_loads_the_full_model_and_predicts_the_same(runs_root):
     box = {}
-    res = run_training(probe(), runs_root, extra_callbacks={"fit_end": [lambda tr, **kw: box.setdefault("tr", tr)]})
+    res = run_training(probe(), runs_root, callbacks=[Hook("fit_end", lambda tr: box.setdefault("tr", tr))])
     assert res.state == "completed"
     tr = box["tr"]
     ckpt = load_checkpoint(res.run.checkpoint_path)
@@ -207,7 +214,7 @@ def test_stop_within_one_batch_on_the_cached_path_and_resume(runs_root, count_ex
         if epoch == 2 and batch == 2:
             stop.set()
 
-    res = run_training(cfg, runs_root, stop_event=stop, extra_callbacks={"batch_end": [on_batch]})
+    res = run_training(cfg, runs_root, stop_event=stop, callbacks=[Hook("batch_end", on_batch)])
     assert res.state == "stopped" and seen[-1] == (2, 2)
     assert res.run.status()["feature_cache"]["used"]
     assert load_checkpoint(res.run.checkpoint_path)["epoch"] == 1
@@ -226,7 +233,7 @@ def test_stop_during_extraction_keeps_nothing_partial(runs_root):
         assert batches > 1
         stop.set()
 
-    res = run_training(cfg, runs_root, stop_event=stop, extra_callbacks={"extract": [on_extract]})
+    res = run_training(cfg, runs_root, stop_event=stop, callbacks=[Hook("extract", on_extract)])
     assert res.state == "stopped" and res.run.metrics() == []
     assert cache_size_bytes() == 0
 

@@ -11,11 +11,21 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from transfer_core import train as train_mod
 from transfer_core.config import ConfigError
 from transfer_core.models import FusionModel, build_model
 from transfer_core.runs import RunStore
-from transfer_core.train import load_checkpoint, prepare, resume_training, run_training
+from transfer_core.training import Callback, Trainer, load_checkpoint, prepare, resume_training, run_training
+from transfer_core.training import checkpoint as ckpt_mod
+
+
+class OnBatch(Callback):
+    """Calls ``fn(trainer, epoch, batch, batches, loss)`` after every batch."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def on_batch_end(self, trainer, epoch, batch, batches, loss):
+        self.fn(trainer, epoch, batch, batches, loss)
 
 
 def test_transfer_run_completes_and_store_round_trip(runs_root):
@@ -60,7 +70,7 @@ def test_linear_probe_keeps_body_and_frozen_bn_fixed():
     model.train()
     bns = [m for m in model.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert bns and all(not m.training for m in bns)
-    tr = train_mod.Trainer(cfg, model, bundle, device=torch.device("cpu"))
+    tr = Trainer(cfg, model, bundle, device=torch.device("cpu"))
     tr.fit()
     after = model.backbone.state_dict()
     for k, v in before.items():
@@ -127,7 +137,7 @@ def test_stop_mid_epoch_closes_as_stopped_with_last_checkpoint(runs_root):
         if epoch == 2 and batch == 2:
             stop.set()
 
-    res = run_training(cfg, runs_root, stop_event=stop, extra_callbacks={"batch_end": [on_batch]})
+    res = run_training(cfg, runs_root, stop_event=stop, callbacks=[OnBatch(on_batch)])
     assert res.state == "stopped"
     assert seen[-1] == (2, 2)  # no batch ran after the stop
     assert res.run.status()["state"] == "stopped"
@@ -177,7 +187,7 @@ def test_run_source_must_be_completed_and_match(runs_root):
 
 
 def test_failed_checkpoint_write_keeps_previous(runs_root, monkeypatch):
-    real = train_mod.atomic_write_bytes
+    real = ckpt_mod.atomic_write_bytes
     calls = {"n": 0}
 
     def flaky(path, data):
@@ -187,7 +197,7 @@ def test_failed_checkpoint_write_keeps_previous(runs_root, monkeypatch):
                 raise OSError(errno.ENOSPC, "No space left on device")
         real(path, data)
 
-    monkeypatch.setattr(train_mod, "atomic_write_bytes", flaky)
+    monkeypatch.setattr(ckpt_mod, "atomic_write_bytes", flaky)
     res = run_training(tiny_config(train__epochs=3), runs_root)
     assert res.state == "failed"
     assert "could not write the checkpoint of epoch 2" in res.message and "No space left" in res.message
@@ -208,18 +218,54 @@ def test_batch_size_larger_than_data_is_clamped_with_warning(runs_root):
     assert any("batch size 4096" in w for w in warnings)
 
 
+class Recorder(Callback):
+    """Records the hooks called, in order."""
+
+    def __init__(self):
+        self.events = []
+
+    def on_fit_start(self, trainer):
+        self.events.append("fit_start")
+
+    def on_batch_end(self, trainer, epoch, batch, batches, loss):
+        self.events.append("batch_end")
+
+    def on_epoch_end(self, trainer, epoch, metrics):
+        self.events.append("epoch_end")
+
+    def on_exception(self, trainer, exc):
+        self.events.append(f"exception:{type(exc).__name__}")
+
+    def on_fit_end(self, trainer):
+        self.events.append("fit_end")
+
+
 def test_events_fire_in_order():
     cfg = tiny_config(train__epochs=1)
     bundle, model = prepare(cfg)
-    tr = train_mod.Trainer(cfg, model, bundle, device=torch.device("cpu"))
-    events = []
-    for ev in ("fit_start", "batch_end", "epoch_end", "fit_end"):
-        tr.add_callback(ev, lambda t, _ev=ev, **kw: events.append(_ev))
+    rec = Recorder()
+    tr = Trainer(cfg, model, bundle, device=torch.device("cpu"), callbacks=[rec])
     tr.fit()
+    events = rec.events
     assert events[0] == "fit_start" and events[-1] == "fit_end"
     assert events[-2] == "epoch_end" and "batch_end" in events
-    with pytest.raises(ValueError):
-        tr.add_callback("nope", print)
+    with pytest.raises(TypeError):
+        Trainer(cfg, model, bundle, device=torch.device("cpu"), callbacks=[print])
+
+
+def test_fit_end_runs_after_an_unexpected_error():
+    cfg = tiny_config(train__epochs=2)
+    bundle, model = prepare(cfg)
+
+    class Boom(Callback):
+        def on_epoch_end(self, trainer, epoch, metrics):
+            raise RuntimeError("boom")
+
+    rec = Recorder()
+    tr = Trainer(cfg, model, bundle, device=torch.device("cpu"), callbacks=[Boom(), rec])
+    with pytest.raises(RuntimeError, match="boom"):
+        tr.fit()
+    assert rec.events[-2:] == ["exception:RuntimeError", "fit_end"] and tr.result is None
 
 
 def test_metrics_jsonl_is_json_lines(runs_root):
@@ -253,3 +299,66 @@ def test_compile_switch_routes_forwards_through_torch_compile_and_falls_back(run
     assert len(calls) == 3  # two batches compiled, the third failed: eager from then on
     assert [w for w in st["warnings"] if w.startswith("train.compile failed (TorchDynamoException: backend exploded)")]
     assert run_training(tiny_config(), runs_root).run.status()["compiled"] == []
+
+
+def _strict_json_files(run_dir: Path) -> list[str]:
+    """Parse every JSON file of a run folder with a parser that refuses NaN and Infinity; their names."""
+
+    def refuse(constant):
+        raise ValueError(f"non-finite number {constant} in a JSON file")
+
+    names = []
+    for path in sorted(run_dir.iterdir()):
+        if path.suffix == ".json":
+            json.loads(path.read_text(), parse_constant=refuse)
+        elif path.suffix == ".jsonl":
+            for line in path.read_text().splitlines():
+                json.loads(line, parse_constant=refuse)
+        else:
+            continue
+        names.append(path.name)
+    return names
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")], ids=["inf", "nan"])
+def test_non_finite_validation_loss_fails_as_diverged(runs_root, monkeypatch, bad):
+    """Issue 11, defect 2: a finite training loss but a non-finite validation loss ends the run as
+    failed with the 'diverged' message (it raised 'Out of range float values are not JSON compliant')."""
+    real = Trainer.evaluate
+
+    def diverging(self, ds=None):
+        out = real(self, ds)
+        return {**out, "loss": bad} if self.epoch == 1 else out  # epoch 2's validation diverges
+
+    monkeypatch.setattr(Trainer, "evaluate", diverging)
+    res = run_training(tiny_config(train__epochs=3), runs_root)
+    assert res.state == "failed", res.message
+    assert res.message.startswith("diverged at epoch 2: the validation loss is") and "lower the learning rate" in res.message
+    st = res.run.status()
+    assert st["state"] == "failed" and st["message"] == res.message
+    assert [r["epoch"] for r in res.run.metrics()] == [1]  # the diverged epoch is not recorded
+    assert load_checkpoint(res.run.checkpoint_path)["epoch"] == 1
+    assert {"status.json", "metrics.jsonl", "progress.json", "confusion.json", "per_class.json"} <= set(
+        _strict_json_files(res.run.dir)
+    )
+
+
+def test_one_step_at_a_huge_lr_diverges_in_validation(runs_root):
+    """The real thing: one batch per epoch, so epoch 1's training loss is taken before the step
+    (finite) and only the validation sees the blown-up weights."""
+    res = run_training(tiny_config(train__lr=1e6, train__batch_size=64, train__epochs=2), runs_root)
+    assert res.state == "failed" and res.message.startswith("diverged at epoch 1: the validation loss is"), res.message
+    assert "lower the learning rate (now 1e+06)" in res.message
+    assert "status.json" in _strict_json_files(res.run.dir)
+
+
+def test_metrics_writer_refuses_non_finite_values(tmp_path):
+    from transfer_core.training import Diverged, MetricsWriter
+    from transfer_core.training.callbacks import finite_or_none
+
+    run = RunStore(tmp_path / "runs").create(tiny_config(), state="running")
+    fake = type("T", (), {"cfg": tiny_config()})()
+    with pytest.raises(Diverged, match="diverged at epoch 1: the train_acc is nan; lower the learning rate"):
+        MetricsWriter(run).on_epoch_end(fake, 1, {"epoch": 1, "train_loss": 0.5, "train_acc": float("nan")})
+    assert run.metrics() == []
+    assert finite_or_none({"a": [1.0, float("inf")], "b": float("-inf"), "c": "x"}) == {"a": [1.0, None], "b": None, "c": "x"}

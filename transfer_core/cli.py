@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Sequence
+from typing import Sequence
 
 __all__ = ["main"]
 
@@ -36,47 +36,6 @@ def _err(msg: str, every_rank: bool = False) -> None:
     """One ``error:`` line; under torchrun only rank 0's, unless every rank failed on its own."""
     if every_rank or not _worker_rank():
         print(f"error: {msg}", file=sys.stderr)
-
-
-class _ProgressBar:
-    """One self-rewriting line on stderr (a plain line per update when not a TTY)."""
-
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
-        self.tty = hasattr(stream, "isatty") and stream.isatty()
-        self._last = 0.0
-
-    def __call__(self, p: dict[str, Any]) -> None:
-        if p.get("phase") != "train":
-            return
-        now = time.monotonic()
-        done = p["batch"] == p["batches"]
-        if not done and now - self._last < (0.2 if self.tty else 5.0):
-            return
-        self._last = now
-        frac = p["batch"] / max(p["batches"], 1)
-        bar = "#" * int(frac * 20)
-        eta = p.get("eta_s")
-        eta_s = f" eta {eta:.0f}s" if eta is not None else ""
-        line = f"epoch {p['epoch']}/{p['epochs']} [{bar:<20}] batch {p['batch']}/{p['batches']} loss {p['loss']:.4f}{eta_s}"
-        if self.tty:
-            self.stream.write("\r" + line.ljust(79))
-            if done:
-                self.stream.write("\n")
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-
-def _print_epoch(tr, epoch: int, metrics: dict[str, Any], improved: bool) -> None:
-    alpha = metrics.get("alpha")
-    extra = f" alpha={[round(a, 3) for a in alpha]}" if alpha else ""
-    print(
-        f"epoch {epoch}: train_loss={metrics['train_loss']:.4f} train_acc={metrics['train_acc']:.3f} "
-        f"val_loss={metrics['val_loss']:.4f} val_acc={metrics['val_acc']:.3f} ({metrics['seconds']:.1f}s){extra}",
-        file=sys.stderr,
-        flush=True,
-    )
 
 
 def _with_sigint(fn, distributed: bool = False):
@@ -138,7 +97,8 @@ def _dist_init(args: argparse.Namespace, device_pref: str):
 def cmd_train(args: argparse.Namespace) -> int:
     from .config import load_yaml
     from .runs import RunStore
-    from .train import run_training
+    from .training import run_training
+    from .training.console import EpochPrinter, ProgressBar
 
     cfg = load_yaml(args.config, args.set)
     run = RunStore(args.runs_dir).get(args.into) if args.into else None
@@ -150,8 +110,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 args.runs_dir,
                 run=run,
                 stop_event=stop,
-                on_progress=None if args.quiet else _ProgressBar(),
-                extra_callbacks=None if args.quiet else {"epoch_end": [_print_epoch]},
+                callbacks=[] if args.quiet else [ProgressBar(), EpochPrinter()],
                 dist=dist,
             ),
             distributed=dist is not None,
@@ -164,7 +123,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from .runs import RunStore
-    from .train import resume_training
+    from .training import resume_training
+    from .training.console import ProgressBar
 
     dist = None
     if "LOCAL_RANK" in os.environ:  # torchrun: the backend follows the run's device setting
@@ -172,7 +132,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     try:
         result = _with_sigint(
             lambda stop: resume_training(
-                args.run, args.runs_dir, stop_event=stop, on_progress=None if args.quiet else _ProgressBar(), dist=dist
+                args.run, args.runs_dir, stop_event=stop, callbacks=[] if args.quiet else [ProgressBar()], dist=dist
             ),
             distributed=dist is not None,
         )
@@ -294,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from .distributed import PeerFailed
-    from .train import USER_ERRORS
+    from .errors import USER_ERRORS
 
     try:
         return args.fn(args)

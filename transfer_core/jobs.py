@@ -21,8 +21,9 @@ from typing import Any
 import torch
 
 from .config import RunConfig, validate
+from .errors import USER_ERRORS
 from .runs import Run, RunStore
-from .train import USER_ERRORS, gpu_count, run_training, select_device
+from .training import ProgressPublisher, gpu_count, run_training, select_device
 
 __all__ = ["Job", "JobManager", "resume_plan", "ui_threads"]
 
@@ -74,6 +75,19 @@ class Job:
     error: str | None = None  # traceback of an unexpected failure
     nproc: int = 1  # > 1: a torchrun subprocess with this many DDP ranks (transfer_core.distributed.launch)
     backend: str = "auto"  # its process group backend
+
+
+class _JobProgress(ProgressPublisher):
+    """Keeps a job's latest progress in memory (every update; progress.json is throttled)."""
+
+    def __init__(self, lock: threading.Lock, job: Job):
+        super().__init__(None)
+        self.lock = lock
+        self.job = job
+
+    def publish(self, progress: dict[str, Any], force: bool) -> None:
+        with self.lock:
+            self.job.progress = progress
 
 
 class JobManager:
@@ -237,10 +251,6 @@ class JobManager:
                     self._running.pop(device, None)
 
     def _run(self, job: Job) -> None:
-        def on_progress(p: dict[str, Any]) -> None:
-            with self._lock:
-                job.progress = p
-
         run = Run(self.store.root / job.run_id)
         if job.device == "cpu" and self.threads:
             # Per job: a previous run's train.threads must not stick to this worker. Set in
@@ -254,7 +264,8 @@ class JobManager:
             run.mark_live(True)  # first, so a reader never sees "running" without a live owner
             run.set_status("running", "resuming" if job.resume else "")
             run_training(
-                job.cfg, self.store.root, run=run, stop_event=job.stop_event, on_progress=on_progress, resume=job.resume
+                job.cfg, self.store.root, run=run, stop_event=job.stop_event, resume=job.resume,
+                callbacks=[_JobProgress(self._lock, job)],
             )
         except USER_ERRORS as exc:
             job.error = str(exc)  # the run folder already says "failed" with this message

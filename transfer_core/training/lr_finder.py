@@ -25,8 +25,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .config import RunConfig, validate
-from .data import DataBundle
+from ..config import RunConfig, validate
+from ..data import DataBundle
+from .device import seed_everything, select_device
+from .lifecycle import prepare
+from .trainer import build_optimizer
 
 __all__ = ["find_lr", "suggest_lr", "default_iterations"]
 
@@ -63,20 +66,8 @@ def suggest_lr(lrs: list[float], losses: list[float]) -> dict[str, float | None]
 
 def _optimizer(cfg: RunConfig, model: nn.Module) -> tuple[torch.optim.Optimizer, list[float]]:
     """The run's optimizer over the run's parameter groups; each group's lr as a multiple of the base lr."""
-    from .models import param_groups
-
-    t = cfg.train
-    groups = param_groups(model, 1.0, t.lr_decay)  # base lr 1: each group's lr is its ratio
-    if not groups:
-        raise ValueError("nothing to train: every parameter is frozen")
-    ratios = [float(g["lr"]) for g in groups]
-    if t.optimizer == "sgd":
-        opt: torch.optim.Optimizer = torch.optim.SGD(groups, lr=1.0, momentum=t.momentum, weight_decay=t.weight_decay)
-    elif t.optimizer == "adamw":
-        opt = torch.optim.AdamW(groups, lr=1.0, weight_decay=t.weight_decay)
-    else:
-        opt = torch.optim.Adam(groups, lr=1.0, weight_decay=t.weight_decay)
-    return opt, ratios
+    opt = build_optimizer(cfg, model, 1.0)  # base lr 1: each group's lr is its ratio
+    return opt, [float(g["lr"]) for g in opt.param_groups]
 
 
 def find_lr(
@@ -100,8 +91,6 @@ def find_lr(
     curve. Raises the core's user errors (ConfigError, DataError, WeightsError) on bad
     input, before any work.
     """
-    from .train import prepare, seed_everything, select_device
-
     if not (0 < start_lr < end_lr) or not math.isfinite(end_lr):
         raise ValueError(f"need 0 < start_lr < end_lr, got {start_lr} and {end_lr}")
     validate(cfg)
@@ -118,7 +107,7 @@ def find_lr(
             model = copy.deepcopy(model)
         seed_everything(cfg.seed)
         try:
-            return _range_test(cfg, model, bundle, start_lr, end_lr, num_iter, beta, diverge, stop_event, select_device)
+            return _range_test(cfg, model, bundle, start_lr, end_lr, num_iter, beta, diverge, stop_event)
         finally:
             random.setstate(py_state)
             np.random.set_state(np_state)
@@ -135,7 +124,6 @@ def _range_test(
     beta: float,
     diverge: float,
     stop_event: threading.Event | None,
-    select_device: Any,
 ) -> dict[str, Any]:
     device = select_device(cfg.train.device)
     model.to(device).train()

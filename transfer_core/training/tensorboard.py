@@ -1,4 +1,4 @@
-"""Optional TensorBoard logging: per-epoch scalars of a run into ``<run>/tb/``.
+"""Optional TensorBoard logging: a callback mirroring each epoch's scalars into ``<run>/tb/``.
 
 Why a callback and not code in the trainer: TensorBoard is optional (the run store's
 ``metrics.jsonl`` stays the source of truth the dashboard reads); this only mirrors
@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .runs import Run
+from ..runs import Run
+from .callbacks import Callback
 
-__all__ = ["TB_DIR", "attach_tensorboard", "TensorBoardLogger", "tensorboard_available"]
+if TYPE_CHECKING:
+    from .trainer import Trainer
+
+__all__ = ["TB_DIR", "TensorBoardLogger", "tensorboard_available", "tensorboard_callback"]
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +37,8 @@ def tensorboard_available() -> bool:
     return True
 
 
-class TensorBoardLogger:
-    """Trainer callbacks writing one set of scalars per finished epoch."""
+class TensorBoardLogger(Callback):
+    """One set of scalars per finished epoch; never fails the run (TensorBoard is a mirror)."""
 
     def __init__(self, run: Run, names: list[str]):
         self.run = run
@@ -45,17 +49,18 @@ class TensorBoardLogger:
     def log_dir(self) -> Path:
         return self.run.dir / TB_DIR
 
-    def fit_start(self, tr: Any, epochs: int, start_epoch: int, **_: Any) -> None:
+    def on_fit_start(self, trainer: Trainer) -> None:
         try:
             from torch.utils.tensorboard import SummaryWriter
 
             # On resume, drop any events logged after the checkpoint's epoch (they are redone).
-            self.writer = SummaryWriter(str(self.log_dir), purge_step=start_epoch + 1 if start_epoch else None)
-        except Exception as exc:  # noqa: BLE001 - a mirror: an unwritable folder or odd install must not fail the run
+            start = trainer.epoch
+            self.writer = SummaryWriter(str(self.log_dir), purge_step=start + 1 if start else None)
+        except Exception as exc:  # noqa: BLE001 - an unwritable folder or odd install must not fail the run
             log.warning("TensorBoard logging of %s disabled: %s", self.run.id, exc)
             self.writer = None
 
-    def epoch_end(self, tr: Any, epoch: int, metrics: dict[str, Any], improved: bool) -> None:
+    def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, Any]) -> None:
         if self.writer is None:
             return
         try:
@@ -67,25 +72,18 @@ class TensorBoardLogger:
                 name = self.names[i] if i < len(self.names) else str(i)
                 self.writer.add_scalar(f"alpha/{i + 1}_{name}", float(a), epoch)
             self.writer.flush()
-        except Exception as exc:  # noqa: BLE001  # a full disk must not fail the run: TensorBoard is a mirror
+        except Exception as exc:  # noqa: BLE001  # a full disk must not fail the run
             log.warning("TensorBoard logging of %s failed: %s", self.run.id, exc)
 
-    def fit_end(self, tr: Any, result: Any = None, **_: Any) -> None:
-        """Close the writer (also on ``exception``: an unexpected error skips ``fit_end``)."""
+    def on_fit_end(self, trainer: Trainer) -> None:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
 
 
-def attach_tensorboard(trainer: Any, run: Run) -> TensorBoardLogger | None:
-    """Subscribe TensorBoard logging to ``trainer``'s events; None (and a log line) if unavailable."""
+def tensorboard_callback(run: Run, names: list[str]) -> TensorBoardLogger | None:
+    """TensorBoard logging of ``run`` (``names``: its backbones); None (and a log line) if unavailable."""
     if not tensorboard_available():
         log.info("tensorboard is not installed: no TensorBoard logs for run %s", run.id)
         return None
-    names = [b.name for b in trainer.cfg.backbones]
-    tb = TensorBoardLogger(run, names)
-    trainer.add_callback("fit_start", tb.fit_start)
-    trainer.add_callback("epoch_end", tb.epoch_end)
-    trainer.add_callback("fit_end", tb.fit_end)
-    trainer.add_callback("exception", tb.fit_end)
-    return tb
+    return TensorBoardLogger(run, names)

@@ -1,12 +1,10 @@
-"""Frozen-backbone features: extracted in one pass over the data, cached on disk.
+"""The frozen-feature cache: when a run trains on features, extracting them, storing them, finding them.
 
 Why: when every backbone of a run is fully frozen (a linear probe, or a fusion of
 frozen backbones) the bodies are fixed functions of the image, so forwarding them
 every epoch repeats the same work. The trainer asks :func:`prepare_features` for the
 features of both splits and then trains only the head, projections and alpha on them.
-Changing alpha, the head, lr, epochs or the optimizer reuses the cache; any change to
-what the features depend on (backbone, weights, data, split, preprocessing, torch
-versions, the device and precision they were computed with) gives a new key.
+What makes a key is :mod:`transfer_core.training.feature_key`.
 
 Layout (one file per backbone and split, written atomically)::
 
@@ -26,42 +24,38 @@ cached run does not augment (the trainer records a warning when ``data.augment``
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import io
-import json
 import logging
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 
-from .config import RunConfig, runs_dir
-from .data import DataBundle, images_to_float
-from .runs import atomic_write_bytes
+from ..config import RunConfig
+from ..data import DataBundle
+from ..paths import cache_dir
+from ..runs import atomic_write_bytes
+from .feature_key import FEATURES_VERSION, compute_key, feature_key, weights_identity
+from .loaders import image_batches, to_model_input
 
 __all__ = [
-    "FEATURES_VERSION",
     "AUGMENT_NOTE",
     "FeatureSet",
     "cache_dir",
     "cache_size_bytes",
     "clear_cache",
     "cache_decision",
-    "weights_identity",
-    "feature_key",
     "extract_features",
     "prepare_features",
-    "image_batches",
 ]
 
 log = logging.getLogger(__name__)
 
-FEATURES_VERSION = 1
 _SUBDIR = "features"
 AUGMENT_NOTE = (
     "data.augment is not applied: every backbone is frozen, so this run trains on cached features of the "
@@ -69,17 +63,6 @@ AUGMENT_NOTE = (
 )
 
 ProgressFn = Callable[[int, int], None]  # (batches done, batches in all)
-
-
-# --------------------------------------------------------------------------- location
-
-
-def cache_dir(runs_root: str | os.PathLike | None = None) -> Path:
-    """The cache root: ``$TRANSFER_LAB_CACHE``, else ``<runs>/_cache`` (read at call time)."""
-    env = os.environ.get("TRANSFER_LAB_CACHE")
-    if env:
-        return Path(env)
-    return runs_dir(runs_root) / "_cache"
 
 
 def _features_dir(root: str | os.PathLike | None, runs_root: str | os.PathLike | None = None) -> Path:
@@ -116,15 +99,12 @@ def clear_cache(root: str | os.PathLike | None = None, runs_root: str | os.PathL
     return size
 
 
-# --------------------------------------------------------------------------- when
-
-
 def cache_decision(cfg: RunConfig, model: nn.Module) -> tuple[bool, str]:
     """Whether a run trains on cached features, and why (or why not), in one line."""
     bodies = list(getattr(model, "bodies", []))
     if not bodies or not hasattr(model, "forward_features"):
         return False, "the model has no backbone bodies"
-    if not getattr(cfg.train, "feature_cache", True):
+    if not cfg.train.feature_cache:
         return False, "train.feature_cache is off"
     not_frozen = [b.name for b in bodies if not b.fully_frozen]
     if not_frozen:
@@ -135,173 +115,8 @@ def cache_decision(cfg: RunConfig, model: nn.Module) -> tuple[bool, str]:
     return True, "every backbone is fully frozen"
 
 
-# --------------------------------------------------------------------------- key
-
-
-def _tensor_digest(module: nn.Module) -> str:
-    """sha256 over a module's state (names, shapes, dtypes, bytes): the identity of random init."""
-    h = hashlib.sha256()
-    for name, t in module.state_dict().items():
-        t = t.detach().cpu().contiguous()
-        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
-
-
-@functools.lru_cache(maxsize=64)
-def _file_sha256(path: str, size: int, mtime_ns: int) -> str:  # noqa: ARG001 - size/mtime key the memo
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def weights_identity(source: str, body: nn.Module, runs_root: str | os.PathLike | None = None) -> dict[str, Any]:
-    """What identifies the weights a body was loaded with.
-
-    imagenet: torchvision's weights enum. file: the file's sha256 (memoised on path, size
-    and mtime). run: the source run id and its checkpoint's size and mtime (a completed
-    run's checkpoint no longer changes). none: a digest of the random-init state itself,
-    which depends on the seed and on the other bodies built before it.
-    """
-    source = source.strip()
-    spec = getattr(body, "spec", None)
-    if source == "imagenet":
-        return {"source": "imagenet", "weights": getattr(spec, "weights_enum", "")}
-    if source.startswith("file:"):
-        p = Path(source[5:]).expanduser().resolve()
-        try:
-            st = p.stat()
-            return {"source": "file", "path": str(p), "sha256": _file_sha256(str(p), st.st_size, st.st_mtime_ns)}
-        except OSError:
-            pass  # loaded earlier, gone now: fall back to the state itself
-    elif source.startswith("run:"):
-        from .runs import RunStore
-
-        try:
-            run = RunStore(runs_root).get(source[4:])
-            st = run.checkpoint_path.stat()
-            return {"source": "run", "run": run.id, "checkpoint": [st.st_size, st.st_mtime_ns]}
-        except (ValueError, OSError):
-            pass
-    return {"source": source if source == "none" else "state", "sha256": _tensor_digest(body)}
-
-
-def _data_key(cfg: RunConfig, bundle: DataBundle) -> dict[str, Any]:
-    d = cfg.data
-    out: dict[str, Any] = {
-        "dataset": d.dataset,
-        "classes": d.classes,
-        "class_names": list(bundle.classes),
-        "train_per_class": d.train_per_class,
-        "val_fraction": float(d.val_fraction),
-        "image_size": int(d.image_size),
-        "seed": int(cfg.seed),  # the split depends on it
-        "source": bundle.info.get("source"),
-        # build_data's fingerprint: source, file identities, split indices, preprocessing
-        "fingerprint": bundle.info.get("fingerprint"),
-    }
-    if d.dataset == "shapes":
-        out["shapes"] = [int(d.shapes_classes), int(d.shapes_per_class)]
-    return out
-
-
-def _compute_key(device: torch.device, amp_dtype: torch.dtype | None) -> dict[str, Any]:
-    return {"device": device.type, "amp": str(amp_dtype).replace("torch.", "") if amp_dtype is not None else None}
-
-
-def feature_key(
-    cfg: RunConfig,
-    bundle: DataBundle,
-    index: int,
-    body: nn.Module,
-    split: str,
-    n: int,
-    runs_root: str | os.PathLike | None = None,
-    compute: dict[str, Any] | None = None,
-    weights: dict[str, Any] | None = None,
-) -> tuple[str, dict[str, Any]]:
-    """``(hex key, key material)`` of backbone ``index``'s features on ``split``."""
-    import torchvision
-
-    material = {
-        "version": FEATURES_VERSION,
-        "backbone": body.name,
-        "weights": weights if weights is not None else weights_identity(cfg.backbones[index].weights, body, runs_root),
-        "input_size": int(getattr(body, "size", cfg.data.image_size)),
-        "data": _data_key(cfg, bundle),
-        "split": split,
-        "n": int(n),
-        "preprocessing": dict(bundle.preprocessing),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "compute": compute or {"device": "cpu", "amp": None},
-    }
-    blob = json.dumps(material, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32], json.loads(blob)
-
-
 def _path(base: Path, backbone: str, split: str, key: str) -> Path:
     return base / backbone / f"{split}-{key}.pt"
-
-
-# --------------------------------------------------------------------------- extraction
-
-
-def _labels_of(ds: Any) -> torch.Tensor | None:
-    labels = getattr(ds, "labels", None)
-    return labels.long() if isinstance(labels, torch.Tensor) else None
-
-
-def image_batches(ds: Any, batch_size: int, num_workers: int = 0, pin_memory: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Unaugmented ``(images, labels)`` batches of a dataset, in order, each image read once.
-
-    In-memory datasets are sliced as uint8 (converted to float by the caller, on the
-    device); file datasets are decoded item by item through ``ds.image`` (no
-    augmentation), in worker processes when ``num_workers`` > 0.
-    """
-    images = getattr(ds, "images", None)
-    labels = _labels_of(ds)
-    if isinstance(images, torch.Tensor) and labels is not None:
-        for i in range(0, len(ds), batch_size):
-            x, y = images[i : i + batch_size], labels[i : i + batch_size]
-            yield (x.pin_memory() if pin_memory else x), y
-        return
-    loader = torch.utils.data.DataLoader(
-        _Unaugmented(ds), batch_size=batch_size, shuffle=False, num_workers=num_workers, pin_memory=pin_memory
-    )
-    yield from loader
-
-
-class _Unaugmented(torch.utils.data.Dataset):
-    """Items of ``ds`` without its training augmentation (``ds.image`` where it exists)."""
-
-    def __init__(self, ds: Any):
-        self.ds = ds
-        self.labels = _labels_of(ds)
-
-    def __len__(self) -> int:
-        return len(self.ds)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        if hasattr(self.ds, "image") and self.labels is not None:
-            return self.ds.image(i), int(self.labels[i])  # uint8, no augmentation
-        x, y = self.ds[i]
-        return x, int(y)
-
-
-def to_model_input(x: torch.Tensor, device: torch.device, channels_last: bool = False) -> torch.Tensor:
-    """A batch on its way to the model: to the device, uint8 -> float [0, 1] there, 1 -> 3 channels."""
-    x = x.to(device, non_blocking=True)
-    if x.dtype == torch.uint8:
-        x = images_to_float(x)
-    if channels_last and x.dim() == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x
-
-
-__all__.append("to_model_input")
 
 
 def extract_features(
@@ -343,9 +158,6 @@ def extract_features(
     labels = torch.cat(ys) if ys else torch.zeros(0, dtype=torch.long)
     feats = [torch.cat(o) if o else torch.zeros(0, getattr(b, "feature_dim", 0)) for o, b in zip(outs, bodies)]
     return feats, labels
-
-
-# --------------------------------------------------------------------------- the cache
 
 
 @dataclass
@@ -400,7 +212,7 @@ def prepare_features(
     batch_size: int = 256,
     amp_dtype: torch.dtype | None = None,
     check_stop: Callable[[], None] | None = None,
-    on_progress: ProgressFn | None = None,
+    on_extract: ProgressFn | None = None,
     num_workers: int = 0,
     channels_last: bool = False,
     dist: Any = None,
@@ -408,17 +220,15 @@ def prepare_features(
     """Features of every body of ``model`` on both splits: from the cache, else extracted.
 
     Bodies whose features are missing for a split are extracted together in one pass
-    over that split, then written to the cache. ``on_progress(done, total)`` is called
+    over that split, then written to the cache. ``on_extract(done, total)`` is called
     per extraction batch; ``check_stop`` too (it raises to stop; nothing partial is kept).
     ``dist`` (a :class:`transfer_core.distributed.DistContext`, under torchrun): each rank
     extracts its share of the batches, every rank gets all of them, rank 0 writes the files.
     """
-    import time
-
     t0 = time.perf_counter()
     base = _features_dir(cache_root, runs_root)
     bodies = list(model.bodies)
-    compute = _compute_key(device, amp_dtype)
+    compute = compute_key(device, amp_dtype)
     idents = [weights_identity(cfg.backbones[i].weights, b, runs_root) for i, b in enumerate(bodies)]
     splits = {"train": bundle.train, "val": bundle.val}
     result: dict[str, tuple[list[torch.Tensor | None], torch.Tensor | None]] = {}
@@ -452,8 +262,8 @@ def prepare_features(
     def tick() -> None:
         nonlocal done
         done += 1
-        if on_progress is not None:
-            on_progress(done, total)
+        if on_extract is not None:
+            on_extract(done, total)
 
     for split, ds, missing, keys in plan:
         log.info("extracting %s features of %s (%d images)", split, ", ".join(bodies[i].name for i in missing), len(ds))
