@@ -77,7 +77,7 @@ def _draw(rid: str) -> bool:
             st.plotly_chart(charts.confusion_figure(conf), key="train_confusion", config={"displayModeBar": False})
             st.caption("Rows are the true classes, columns the predicted ones: the diagonal is what it got right.")
             l1, l2 = st.columns(2)
-            l1.page_link("pages/results.py", label="Full results: per-class table, config", icon=":material/insights:",
+            l1.page_link("pages/results.py", label="Full results and config", icon=":material/insights:",
                          query_params={"run": rid})
             l2.page_link("pages/predict.py", label="Try the model on an image", icon=":material/image_search:",
                          query_params={"run": rid})
