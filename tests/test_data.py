@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageFile
+from PIL import Image
 
 from transfer_core import data as D
+from transfer_core.data import builtin as data_builtin, preprocessing as data_prep
 from transfer_core.config import ConfigError, DataConfig
 
 # --------------------------------------------------------------------------- helpers
@@ -119,8 +120,8 @@ def test_shapes_dataset():
     all2 = torch.cat([b2.train.images, b2.val.images]).float().sum()
     assert all1 == all2
     # Fewer classes reuse the same images (per-(class, index) seeding).
-    small, _ = D._shapes_arrays(2, 15)
-    big, _ = D._shapes_arrays(4, 15)
+    small, _ = data_builtin._shapes_arrays(2, 15)
+    big, _ = data_builtin._shapes_arrays(4, 15)
     assert torch.equal(small, big[:30])
     # Not trivial: images of one class differ a lot from each other.
     imgs = big[:15].float()
@@ -240,7 +241,7 @@ def test_lazy_folder_matches_in_memory(root, monkeypatch):
     _make_folder(root / "pets")
     cfg = DataConfig(dataset="pets", image_size=12)
     mem = D.build_data(cfg, seed=2)
-    monkeypatch.setattr(D, "MEMORY_BUDGET_BYTES", 100)
+    monkeypatch.setattr(data_prep, "MEMORY_BUDGET_BYTES", 100)
     lazy = D.build_data(cfg, seed=2)
     assert lazy.train.images is None and not lazy.info["in_memory"]
     assert lazy.info["skipped"] == 4
@@ -256,7 +257,7 @@ def test_lazy_folder_matches_in_memory(root, monkeypatch):
 def test_in_memory_over_budget_resizes_per_item(monkeypatch):
     cfg = DataConfig(dataset="digits", image_size=16)
     ref = D.build_data(cfg, seed=0, roots=[])
-    monkeypatch.setattr(D, "MEMORY_BUDGET_BYTES", 1000)
+    monkeypatch.setattr(data_prep, "MEMORY_BUDGET_BYTES", 1000)
     b = D.build_data(cfg, seed=0, roots=[])
     assert b.train.images is None
     for i in (0, 5, 100):
@@ -287,8 +288,31 @@ def test_many_tiny_images_load(root):
 # --------------------------------------------------------------------------- image decoding
 
 
-def test_truncated_images_are_not_loaded_silently():
-    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+def _truncated(fmt: str) -> bytes:
+    """A real JPEG/PNG of noise with its last third cut off: valid headers, missing pixel data."""
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (64, 64, 3)).astype(np.uint8)).save(buf, fmt)
+    return buf.getvalue()[: len(buf.getvalue()) * 2 // 3]
+
+
+def test_truncated_images_are_not_loaded_silently(root):
+    """Truncated files in a class folder are skipped and counted (README), never padded with grey."""
+    for c in ("cat", "dog"):
+        for i in range(3):
+            _noise_png(root / "pets" / c / f"{i}.png", seed=i)
+    (root / "pets" / "cat" / "cut.jpg").write_bytes(_truncated("JPEG"))
+    (root / "pets" / "dog" / "cut.png").write_bytes(_truncated("PNG"))
+    for rel in ("cat/cut.jpg", "dog/cut.png"):
+        with Image.open(root / "pets" / rel) as im:
+            assert im.size == (64, 64)  # the header is intact: only the pixel data is missing
+        with pytest.raises(D.DataError, match="cannot read image"):
+            D.load_image(root / "pets" / rel)
+    b = D.build_data(DataConfig(dataset="pets", image_size=16, val_fraction=0.34), seed=0)
+    assert b.info["skipped"] == 2
+    assert sorted(s.split(":")[0] for s in b.info["skipped_files"]) == ["cat/cut.jpg", "dog/cut.png"]
+    assert any("skipped 2 unreadable" in w for w in b.info["warnings"])
+    assert b.info["train_counts"]["cat"] + b.info["val_counts"]["cat"] == 3
+    assert b.info["train_counts"]["dog"] + b.info["val_counts"]["dog"] == 3
 
 
 @pytest.mark.parametrize("content", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40])

@@ -159,9 +159,9 @@ def _symlink_info(name: str) -> zipfile.ZipInfo:
     return info
 
 
-def lying_zip(real_size: int = 3_000_000, claimed: int = 1000) -> bytes:
-    """A member whose headers claim ``claimed`` bytes while it inflates to ``real_size``."""
-    raw = bytearray(make_zip([("a/0.png", _png()), ("b/0.png", _png()), ("a/big.png", b"\x00" * real_size)]))
+def claim_size(payload: bytes, member: str, claimed: int) -> bytes:
+    """The zip with the local and central headers of ``member`` claiming ``claimed`` uncompressed bytes."""
+    raw = bytearray(payload)
     for sig, off in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
         pos = -1
         while True:
@@ -170,9 +170,14 @@ def lying_zip(real_size: int = 3_000_000, claimed: int = 1000) -> bytes:
                 break
             name_len = int.from_bytes(raw[pos + (26 if sig == b"PK\x03\x04" else 28): pos + (28 if sig == b"PK\x03\x04" else 30)], "little")
             name_at = pos + (30 if sig == b"PK\x03\x04" else 46)
-            if raw[name_at: name_at + name_len] == b"a/big.png":
+            if raw[name_at: name_at + name_len] == member.encode():
                 raw[pos + off: pos + off + 4] = claimed.to_bytes(4, "little")
     return bytes(raw)
+
+
+def lying_zip(real_size: int = 3_000_000, claimed: int = 1000) -> bytes:
+    """A member whose headers claim ``claimed`` bytes while it inflates to ``real_size``."""
+    return claim_size(make_zip([("a/0.png", _png()), ("b/0.png", _png()), ("a/big.png", b"\x00" * real_size)]), "a/big.png", claimed)
 
 
 def hostile_zips(outside: Path) -> dict[str, tuple[bytes, str]]:
@@ -187,6 +192,8 @@ def hostile_zips(outside: Path) -> dict[str, tuple[bytes, str]]:
         "bomb_declared": (make_zip(two + [("a/zeros.png", b"\x00" * 5_000_000)]), "zip bomb"),
         # headers claim 1000 bytes, it inflates to 3 MB: refused while extracting (limit 1 MB)
         "bomb_actual": (lying_zip(), "cannot extract"),  # Bad CRC-32: zipfile reads only the declared size
+        # default limits: 8 MiB of zeros deflates ~1000:1, no image does that: refused from the headers
+        "bomb_member": (make_zip(two + [("a/zeros.png", bytes(8 * 2**20))]), "a/zeros.png"),
         "not_a_zip": (b"just some text, named .zip\n", "not a zip file"),
     }
 
@@ -251,7 +258,7 @@ WEIGHTS_EXPECT = {
 _DRIVER = r"""
 import json, os, runpy, sys, traceback
 cases = json.loads(sys.stdin.read())
-import transfer_core.cli, transfer_core.train  # the heavy imports, once, before forking
+import transfer_core.cli, transfer_core.training  # the heavy imports, once, before forking
 
 def snapshot(root, skip):
     out = {}
@@ -327,7 +334,7 @@ def _fsync(fd):
 os.fsync = _fsync
 """
 
-PRE_ZIP_LIMIT = f"import transfer_core.data as D; D.ZIP_MAX_BYTES = {BOMB_LIMIT}\n"
+PRE_ZIP_LIMIT = f"import transfer_core.data.safe_zip as Z; Z.ZIP_MAX_BYTES = {BOMB_LIMIT}\n"
 
 
 @dataclass
@@ -430,6 +437,7 @@ CLI_CASES = [
     # the headers lie: zipfile stops at the declared size and fails its CRC check, before the byte count trips
     CliCase("zip-bomb-actual-size", ["data.dataset=bomb_actual.zip"], pre=PRE_ZIP_LIMIT,
             needles=("bomb_actual.zip", "zip bomb|cannot extract")),
+    CliCase("zip-bomb-member-ratio", ["data.dataset=bomb_member.zip"], needles=("bomb_member.zip: a/zeros.png", "zip bomb")),
     CliCase("zip-not-a-zip", ["data.dataset=not_a_zip.zip"], needles=("not_a_zip.zip is not a zip file",)),
     # --- weights files
     CliCase("weights-malicious-pickle-plain", ["backbones.0.weights=file:{pickle_plain}"], needles=("backbones.0.weights", "contains Python objects")),
@@ -567,7 +575,7 @@ def test_every_checkpoint_read_is_weights_only():
     import ast
 
     calls = []
-    for path in [ROOT / "app.py", *sorted((ROOT / "transfer_core").glob("*.py")), *sorted((ROOT / "dashboard").glob("*.py")),
+    for path in [ROOT / "app.py", *sorted((ROOT / "transfer_core").rglob("*.py")), *sorted((ROOT / "dashboard").glob("*.py")),
                  *sorted((ROOT / "pages").glob("*.py"))]:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
@@ -591,6 +599,92 @@ def test_cli_refused_archives_extract_nothing(cli_results):
     added = now - cli_results["data_before"]
     assert added and all(a == "good" or a.startswith("good/") for a in added), sorted(added)
     assert not [p for p in data.iterdir() if p.name.startswith(".")], "temp extraction folders left behind"
+
+
+# --------------------------------------------------------------------------- zip bombs, in process
+
+
+def _write_zeros(zf: zipfile.ZipFile, name: str, size: int) -> None:
+    """Stream ``size`` zero bytes into a member: they never sit in memory or on disk uncompressed."""
+    with zf.open(name, "w") as out:
+        for _ in range(size // 2**20):
+            out.write(bytes(2**20))
+
+
+def _refused_before_writing(monkeypatch, payload_path: Path, dest: Path) -> str:
+    """Extract, expecting a one-line DataError raised before any member was read or anything written."""
+    from transfer_core.data import DataError, safe_extract_zip
+
+    opened: list[str] = []
+    real_open = zipfile.ZipFile.open
+
+    def spy(zf: zipfile.ZipFile, name: Any, *args: Any, **kwargs: Any) -> Any:
+        opened.append(str(name))
+        return real_open(zf, name, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", spy)
+    before = sorted(p.name for p in dest.parent.iterdir())
+    with pytest.raises(DataError) as ei:
+        safe_extract_zip(payload_path, dest)
+    assert opened == [], f"members were decompressed before the refusal: {opened}"
+    assert sorted(p.name for p in dest.parent.iterdir()) == before, "something was written beside the zip"
+    msg = str(ei.value)
+    assert "\n" not in msg and msg.startswith(f"{payload_path.name}: ")
+    return msg
+
+
+def test_zip_member_over_the_image_cap_is_refused_before_writing(tmp_path, monkeypatch):
+    """The cap set low by TRANSFER_LAB_MAX_IMAGE_BYTES: a stored (uncompressed) 3 MiB member is over it."""
+    monkeypatch.setenv("TRANSFER_LAB_MAX_IMAGE_BYTES", str(2**20))
+    zp = tmp_path / "big.zip"
+    with zipfile.ZipFile(zp, "w", zipfile.ZIP_STORED) as zf:
+        for name, data in class_folder_members(n=2).items():
+            zf.writestr(name, data)
+        _write_zeros(zf, "a/huge.png", 3 * 2**20)
+    msg = _refused_before_writing(monkeypatch, zp, tmp_path / "big")
+    assert "a/huge.png would expand to 3.0 MB" in msg and "TRANSFER_LAB_MAX_IMAGE_BYTES" in msg, msg
+
+
+def test_zip_of_two_600mb_members_is_refused_under_the_default_cap(tmp_path, monkeypatch):
+    """The issue's bomb: a tiny zip whose two members declare 600 MB each (default limits, 4 GiB total)."""
+    monkeypatch.delenv("TRANSFER_LAB_MAX_IMAGE_BYTES", raising=False)
+    payload = make_zip(list(class_folder_members(n=2).items()) + [("a/z0.png", bytes(2**20)), ("b/z1.png", bytes(2**20))])
+    for member in ("a/z0.png", "b/z1.png"):
+        payload = claim_size(payload, member, 600_000_000)
+    zp = tmp_path / "bomb.zip"
+    zp.write_bytes(payload)
+    assert len(payload) < 100_000
+    msg = _refused_before_writing(monkeypatch, zp, tmp_path / "bomb")
+    assert "a/z0.png would expand to 572.2 MB, more than the 256.0 MB an image may be" in msg, msg
+
+
+def test_zip_member_compressed_like_a_bomb_is_refused_before_writing(tmp_path, monkeypatch):
+    """Default limits: 8 MiB of zeros (well under the cap) deflates ~1000:1, which no image does."""
+    monkeypatch.delenv("TRANSFER_LAB_MAX_IMAGE_BYTES", raising=False)
+    zp = tmp_path / "ratio.zip"
+    with zipfile.ZipFile(zp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:  # the weakest level: ~230:1
+        for name, data in class_folder_members(n=2).items():
+            zf.writestr(name, data)
+        _write_zeros(zf, "b/flat.bmp", 8 * 2**20)
+    msg = _refused_before_writing(monkeypatch, zp, tmp_path / "ratio")
+    assert "b/flat.bmp expands" in msg and "far beyond what images do" in msg and "zip bomb" in msg, msg
+
+
+def test_zip_of_big_real_images_is_extracted(tmp_path, monkeypatch):
+    """The bomb checks let real images through: a 4.6 MB BMP of noise and a flat 3 MB BMP (~500:1)."""
+    from transfer_core.data import safe_extract_zip
+
+    monkeypatch.delenv("TRANSFER_LAB_MAX_IMAGE_BYTES", raising=False)
+    members = class_folder_members(n=2)
+    for name, arr in (("a/flat.bmp", np.full((1024, 1024, 3), 250, np.uint8)),
+                      ("b/photo.bmp", np.random.default_rng(0).integers(0, 255, (1100, 1400, 3)).astype(np.uint8))):
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, "BMP")
+        members[name] = buf.getvalue()
+    zp = tmp_path / "real.zip"
+    zp.write_bytes(make_zip(list(members.items())))
+    dest = safe_extract_zip(zp, tmp_path / "real")
+    assert {p.relative_to(dest).as_posix() for p in dest.rglob("*.bmp")} == {"a/flat.bmp", "b/photo.bmp"}
 
 
 # --------------------------------------------------------------------------- decoding, in process
@@ -705,14 +799,16 @@ def _upload_zip(at, name: str, payload: bytes):
     return _ok(at.run())
 
 
-UI_ZIP_REFUSED = ["slip", "slip_nested", "absolute", "symlink", "bomb_declared", "bomb_actual", "not_a_zip", "one_class"]
+UI_ZIP_REFUSED = ["slip", "slip_nested", "absolute", "symlink", "bomb_declared", "bomb_actual", "bomb_member", "not_a_zip",
+                  "one_class"]
 
 
 @pytest.mark.parametrize("case", UI_ZIP_REFUSED)
 def test_ui_zip_upload_refused(data_page, tmp_path, monkeypatch, case):
     from dashboard import widgets
 
-    monkeypatch.setattr(widgets, "ZIP_EXTRACT_MAX_BYTES", BOMB_LIMIT)
+    if case != "bomb_member":  # that one is refused under the default limits
+        monkeypatch.setattr(widgets, "ZIP_EXTRACT_MAX_BYTES", BOMB_LIMIT)
     outside = tmp_path / "outside"
     outside.mkdir()
     zips = hostile_zips(outside)

@@ -1,0 +1,83 @@
+"""Choosing and splitting: which classes a run uses (``data.classes``), and the seeded,
+stratified train/validation split with few-shot sampling (``train_per_class``).
+
+Each class is permuted by a generator seeded with (run seed, class name), so a class splits
+the same whatever other classes are selected and whatever ``train_per_class`` is:
+scratch/transfer twins and few-shot variants share one validation set.
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+
+__all__ = ["select_classes", "split"]
+
+
+def select_classes(requested: Sequence[int | str] | None, available: list[str], dataset: str) -> list[int]:
+    """Indices into ``available`` in the requested order; ConfigError naming data.classes otherwise."""
+    if requested is None:
+        return list(range(len(available)))
+    listing = ", ".join(available[:30]) + (", ..." if len(available) > 30 else "")
+    out: list[int] = []
+    for item in requested:
+        if isinstance(item, bool):
+            idx = -1
+        elif isinstance(item, int):
+            idx = item if 0 <= item < len(available) else -1
+        else:
+            s = str(item)
+            idx = available.index(s) if s in available else -1
+        if idx < 0:
+            raise ConfigError("data.classes", f"class '{item}' is not in {dataset} (classes: {listing})")
+        if idx in out:
+            raise ConfigError("data.classes", f"class '{available[idx]}' is listed twice")
+        out.append(idx)
+    if len(out) < 2:
+        raise ConfigError("data.classes", "needs at least two classes")
+    return out
+
+
+def _n_val(n: int, fraction: float) -> int:
+    """round(fraction * n) half-up, at least 1 when n >= 2, never the whole class."""
+    if n < 2:
+        return 0
+    return min(max(int(math.floor(fraction * n + 0.5)), 1), n - 1)
+
+
+def _class_rng(seed: int, name: str) -> np.random.Generator:
+    # Seeded per class name: a class splits the same whatever other classes are selected.
+    return np.random.default_rng([int(seed) % (2**64), zlib.crc32(name.encode("utf-8"))])
+
+
+def split(
+    labels: np.ndarray, order: list[int], names: list[str], seed: int, fraction: float, train_per_class: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Stratified split: per class, permute, first round(f*n) to val, the rest (first n) to train."""
+    tr_idx, tr_lab, va_idx, va_lab = [], [], [], []
+    short: list[str] = []
+    for k, ci in enumerate(order):
+        idx = np.flatnonzero(labels == ci)
+        perm = idx[_class_rng(seed, names[ci]).permutation(len(idx))]
+        nv = _n_val(len(idx), fraction)
+        val, train = perm[:nv], perm[nv:]
+        if train_per_class is not None:
+            if train_per_class > len(train):
+                short.append(f"'{names[ci]}' ({len(train)})")
+            train = train[:train_per_class]
+        tr_idx.append(train)
+        va_idx.append(val)
+        tr_lab.append(np.full(len(train), k, dtype=np.int64))
+        va_lab.append(np.full(len(val), k, dtype=np.int64))
+    warnings = []
+    if short:
+        shown = ", ".join(short[:5]) + (f" and {len(short) - 5} more" if len(short) > 5 else "")
+        warnings.append(
+            f"train_per_class={train_per_class} is more than the training images of class {shown}; using all of them"
+        )
+    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)  # noqa: E731
+    return cat(tr_idx), cat(tr_lab), cat(va_idx), cat(va_lab), warnings
