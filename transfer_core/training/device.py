@@ -51,7 +51,8 @@ def device_badge() -> str:
         return f"GPU: {torch.cuda.get_device_name(0)}" + (f" (x{n})" if n > 1 else "")
     if dev.type == "mps":
         return "Apple MPS"
-    return f"CPU · {torch.get_num_threads()} threads"
+    n = torch.get_num_threads()
+    return f"CPU · {n} thread{'' if n == 1 else 's'}"
 
 
 def auto_workers(device: torch.device) -> int:
