@@ -14,7 +14,7 @@ import streamlit as st
 from dashboard import charts
 from dashboard.formatting import run_title
 from dashboard.state import run_store
-from transfer_core.insights import config_diff, not_comparable, run_kind
+from transfer_core.compare import best_and_spread, comparison_rows, config_diff, diff_table, not_comparable, run_kind
 
 MAX_DEFAULT = 3
 
@@ -77,33 +77,15 @@ if odd and ref is not None:
         icon=":material/warning:",
     )
 
-rows = []
-for rid in picked:
-    s = by_id[rid]
-    rows.append({
-        "run": _short(rid),
-        "kind": run_kind(configs[rid]),
-        "method": s.method,
-        "backbones": " + ".join(s.backbones),
-        "weights": ", ".join(s.weights),
-        "epochs": f"{s.epochs_done} / {s.epochs}",
-        "final val acc": s.val_acc,
-        "best val acc": s.best_val_acc,
-        "comparable": rid not in odd,
-        "id": rid,
-    })
-
-fair = [r for r in rows if r["comparable"] and r["final val acc"] is not None]
+rows = [{"run": _short(r["id"]), **r} for r in comparison_rows([by_id[rid] for rid in picked], configs, odd)]
+best, spread = best_and_spread(rows)
 m = st.columns(4)
 m[0].metric("Runs", len(picked))
-if fair:
-    best = max(fair, key=lambda r: r["final val acc"])
-    worst = min(fair, key=lambda r: r["final val acc"])
+if best is not None:
     m[1].metric("Best final val accuracy", f"{best['final val acc']:.1%}")
     m[2].metric("Best run", best["kind"], help=best["run"])
-    if len(fair) > 1:
-        m[3].metric("Spread (best − worst)", f"{best['final val acc'] - worst['final val acc']:.1%}",
-                    help="between the comparable runs")
+    if spread is not None:
+        m[3].metric("Spread (best − worst)", f"{spread:.1%}", help="between the comparable runs")
 
 st.plotly_chart(charts.compare_curves_figure({_short(rid): store.get(rid).metrics() for rid in picked}),
                 key="cmp_curves", config={"displayModeBar": False})
@@ -127,10 +109,8 @@ if len(picked) < 2:
 elif not diff:
     st.caption("These runs have identical settings (only their names may differ).")
 else:
-    table = pd.DataFrame(
-        {_short(rid): ["—" if diff[k][rid] is None else str(diff[k][rid]) for k in diff] for rid in picked},
-        index=list(diff),
-    )
+    cells = diff_table(diff, picked)
+    table = pd.DataFrame({_short(rid): cells[rid] for rid in picked}, index=list(diff))
     table.index.name = "setting"
     st.caption(f"{len(diff)} setting{'s' if len(diff) != 1 else ''} differ; every other setting is the same.")
     st.dataframe(table, key="cmp_diff", width="stretch")

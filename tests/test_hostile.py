@@ -575,8 +575,8 @@ def test_every_checkpoint_read_is_weights_only():
     import ast
 
     calls = []
-    for path in [ROOT / "app.py", *sorted((ROOT / "transfer_core").rglob("*.py")), *sorted((ROOT / "dashboard").glob("*.py")),
-                 *sorted((ROOT / "pages").glob("*.py"))]:
+    for path in [ROOT / "app.py", *sorted((ROOT / "transfer_core").rglob("*.py")), *sorted((ROOT / "dashboard").rglob("*.py")),
+                 *sorted((ROOT / "pages").rglob("*.py"))]:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 name = node.func.attr

@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from conftest import tiny_config
+from transfer_core import compare
 from transfer_core import insights as ins
 from transfer_core.data import build_data
 from transfer_core.models import FusionModel
@@ -267,32 +268,32 @@ def test_run_kind_flatten_and_diff():
             "data": {"dataset": "digits", "classes": [0, 1, 2]}, "train": {"lr": 0.001}, "name": "a"}
     tr = {**base, "backbones": [{"name": "resnet18", "weights": "run:x", "freeze": 2}], "name": "b"}
     fu = {**base, "method": "fusion", "backbones": base["backbones"] * 2, "train": {"lr": 0.01}}
-    assert ins.run_kind(base) == "scratch" and ins.run_kind(tr) == "transfer" and ins.run_kind(fu) == "fusion"
-    assert ins.run_kind({**base, "backbones": [{"name": "resnet18", "weights": "imagenet", "freeze": 0}]}) == "transfer"
+    assert compare.run_kind(base) == "scratch" and compare.run_kind(tr) == "transfer" and compare.run_kind(fu) == "fusion"
+    assert compare.run_kind({**base, "backbones": [{"name": "resnet18", "weights": "imagenet", "freeze": 0}]}) == "transfer"
 
-    flat = ins.flatten_config(base)
+    flat = compare.flatten_config(base)
     assert flat["backbones.0.weights"] == "none" and flat["data.classes"] == [0, 1, 2] and flat["train.lr"] == 0.001
 
-    diff = ins.config_diff({"a": base, "b": tr, "c": fu})
+    diff = compare.config_diff({"a": base, "b": tr, "c": fu})
     assert set(diff) == {"method", "backbones.0.weights", "backbones.0.freeze", "backbones.1.name",
                          "backbones.1.weights", "backbones.1.freeze", "train.lr"}
     assert diff["backbones.1.name"] == {"a": "—", "b": "—", "c": "resnet18"}
-    assert ins.config_diff({"a": base, "b": dict(base)}) == {}
+    assert compare.config_diff({"a": base, "b": dict(base)}) == {}
 
 
 def test_not_comparable_flags_the_odd_run_out():
     def cfg(dataset="digits", classes=(0, 1, 2)):
         return {"data": {"dataset": dataset, "classes": None if classes is None else list(classes)}}
 
-    ref, odd = ins.not_comparable({"a": cfg(), "b": cfg(), "c": cfg(classes=(3, 4, 5))})
+    ref, odd = compare.not_comparable({"a": cfg(), "b": cfg(), "c": cfg(classes=(3, 4, 5))})
     assert ref == ("digits", ("0", "1", "2")) and odd == ["c"]
-    assert ins.not_comparable({"a": cfg(), "b": cfg(dataset="shapes")})[1] == ["b"]  # tie: the first run is the reference
-    assert ins.not_comparable({"a": cfg(classes=None), "b": cfg(classes=None)})[1] == []
-    assert ins.not_comparable({}) == (None, [])
+    assert compare.not_comparable({"a": cfg(), "b": cfg(dataset="shapes")})[1] == ["b"]  # tie: the first run is the reference
+    assert compare.not_comparable({"a": cfg(classes=None), "b": cfg(classes=None)})[1] == []
+    assert compare.not_comparable({}) == (None, [])
 
 
 def test_comparison_rows_headline_and_diff_table():
-    from transfer_core.insights import compare
+    from transfer_core import compare
     from transfer_core.runs import RunSummary
 
     def summary(rid, acc, weights="none"):
@@ -320,12 +321,17 @@ def test_compare_needs_no_torch():
     import ast
     import sys
 
-    from transfer_core.insights import compare
+    from transfer_core import compare
 
     tree = ast.parse(open(compare.__file__, encoding="utf-8").read())
     roots = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     roots |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 0}
     assert roots <= set(sys.stdlib_module_names) | {"__future__"}, roots
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", "import sys, transfer_core.compare; print('torch' in sys.modules)"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False", "importing transfer_core.compare loaded torch"
 
 
 def test_alpha_trajectory_reads_the_metrics_rows():

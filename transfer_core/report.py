@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .config import dump_yaml
-from .insights.compare import run_kind
+from .compare import run_kind
 from .insights.fusion import alpha_trajectory
 from .metrics import normalise_confusion
 from .runs import Run, RunStore, atomic_write_text

@@ -6,8 +6,8 @@ classes and preprocessing) and the run's :class:`~transfer_core.data.DataBundle`
 validation split), so what a page shows is what the run saw; nothing here writes to the
 run store. The rooms: :mod:`.val_pass` (the one shared pass over the validation images),
 :mod:`.gradcam`, :mod:`.fusion` (contributions, drop-one ablation, disagreement, α),
-:mod:`.embeddings` (PCA / t-SNE), :mod:`.galleries` (confusion cells, top losses) and
-:mod:`.compare` (run comparison from configs alone; it imports no torch).
+:mod:`.embeddings` (PCA / t-SNE), and :mod:`.galleries` (confusion cells,
+top losses). Comparing runs from their configs alone is :mod:`transfer_core.compare` (no torch).
 
 The submodules are imported here, not on first use: ``val_pass`` and ``embeddings`` are
 both a module and its main function, and importing the modules first keeps
@@ -16,7 +16,6 @@ both a module and its main function, and importing the modules first keeps
 
 from __future__ import annotations
 
-from .compare import class_signature, config_diff, flatten_config, not_comparable, run_kind
 from .embeddings import EMBED_METHODS, embeddings
 from .fusion import ablation, contributions, disagreement, mean_contributions
 from .galleries import confusion_cell_images, confusion_from_pass, top_losses
@@ -40,11 +39,6 @@ __all__ = [
     "confusion_from_pass",
     "confusion_cell_images",
     "top_losses",
-    "run_kind",
-    "flatten_config",
-    "config_diff",
-    "class_signature",
-    "not_comparable",
     "cam_layers",
     "enlarge",
     "mean_contributions",

@@ -10,7 +10,7 @@
 from ..errors import USER_ERRORS
 from .callbacks import Callback, CheckpointError, Diverged, MetricsWriter, ProgressPublisher, StopTraining
 from .checkpoint import Checkpointer, load_checkpoint
-from .device import auto_workers, device_badge, gpu_count, seed_everything, select_device
+from .device import auto_workers, gpu_count, seed_everything, select_device
 from .feature_cache import (
     AUGMENT_NOTE,
     FeatureSet,
@@ -48,7 +48,6 @@ __all__ = [
     "TensorBoardLogger",
     # device
     "select_device",
-    "device_badge",
     "gpu_count",
     "auto_workers",
     "seed_everything",

@@ -1,7 +1,7 @@
 """Where a run computes and with how many threads: the device choice, DataLoader workers, seeding.
 
 ``select_device`` turns ``train.device`` into a :class:`torch.device` (``auto``: CUDA, then
-Apple MPS, then the CPU); ``gpu_count`` and ``device_badge`` describe the machine to the
+Apple MPS, then the CPU); ``gpu_count`` describes the machine to the
 pages; ``auto_workers`` picks DataLoader workers; ``small_ops_threads`` is the thread policy
 for epochs that only train small linear layers (cached features) on the CPU.
 """
@@ -19,7 +19,7 @@ import torch
 
 from ..errors import ConfigError
 
-__all__ = ["select_device", "gpu_count", "device_badge", "auto_workers", "seed_everything", "small_ops_threads"]
+__all__ = ["select_device", "gpu_count", "auto_workers", "seed_everything", "small_ops_threads"]
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +41,6 @@ def select_device(pref: str = "auto") -> torch.device:
 def gpu_count() -> int:
     """CUDA GPUs this process sees (0 without CUDA): how many torchrun ranks it could host."""
     return torch.cuda.device_count()
-
-
-def device_badge() -> str:
-    """A short human label of the device ``auto`` would use."""
-    dev = select_device("auto")
-    if dev.type == "cuda":
-        n = gpu_count()
-        return f"GPU: {torch.cuda.get_device_name(0)}" + (f" (x{n})" if n > 1 else "")
-    if dev.type == "mps":
-        return "Apple MPS"
-    n = torch.get_num_threads()
-    return f"CPU · {n} thread{'' if n == 1 else 's'}"
 
 
 def auto_workers(device: torch.device) -> int:

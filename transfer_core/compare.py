@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 if TYPE_CHECKING:
-    from ..runs import RunSummary
+    from .runs import RunSummary
 
 __all__ = [
     "run_kind",
