@@ -23,6 +23,7 @@ from dashboard.run_view import run_file
 from dashboard.state import finished_runs_or_stop, run_store, selection_changed
 from transfer_core import insights as ins
 from transfer_core.backbones import WeightsError
+from transfer_core.compare import run_kind
 from transfer_core.config import ConfigError, dump_yaml
 from transfer_core.data import DataError
 
@@ -78,7 +79,7 @@ except (WeightsError, ConfigError, DataError, ValueError) as exc:
     st.stop()
 
 cfg = loaded.cfg
-kind = ins.run_kind(run.config_dict())
+kind = run_kind(run.config_dict())
 names = ins.backbone_names(loaded)
 is_fusion = cfg.method == "fusion"
 
