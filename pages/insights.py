@@ -23,6 +23,7 @@ from dashboard.run_view import run_file
 from dashboard.state import finished_runs_or_stop, run_store, selection_changed
 from transfer_core import insights as ins
 from transfer_core.backbones import WeightsError
+from transfer_core.checkpoint_files import checkpoint_bytes
 from transfer_core.compare import run_kind
 from transfer_core.config import ConfigError, dump_yaml
 from transfer_core.data import DataError
@@ -244,8 +245,8 @@ else:
 
     c1, c2 = st.columns(2, gap="large")
     with c1:
-        st.markdown("**PyTorch checkpoint** — weights, optimizer state, classes, preprocessing")
-        st.download_button("checkpoint.pt", _reader(run.checkpoint_path), file_name=f"{run_id}-checkpoint.pt",
+        st.markdown("**PyTorch checkpoint** — weights, optimizer state, classes, preprocessing (one file: a frozen body is put back in)")
+        st.download_button("checkpoint.pt", lambda: checkpoint_bytes(run.checkpoint_path), file_name=f"{run_id}-checkpoint.pt",
                            mime="application/octet-stream", key="ins_dl_ckpt", icon=":material/download:")
         st.markdown("**Configuration** — reproduce with `python -m transfer_core train config.yaml`")
         st.download_button("config.yaml", dump_yaml(run.config_dict()), file_name=f"{run_id}-config.yaml",

@@ -198,7 +198,7 @@ def test_failed_checkpoint_write_keeps_previous(runs_root, monkeypatch):
         real(path, data)
 
     monkeypatch.setattr(ckpt_mod, "atomic_write_bytes", flaky)
-    res = run_training(tiny_config(train__epochs=3), runs_root)
+    res = run_training(tiny_config(train__epochs=3, train__checkpoint_every_s=0), runs_root)  # every epoch
     assert res.state == "failed"
     assert "could not write the checkpoint of epoch 2" in res.message and "No space left" in res.message
     assert load_checkpoint(res.run.checkpoint_path)["epoch"] == 1

@@ -95,6 +95,7 @@ class TrainConfig:
     threads: int = 0  # torch CPU threads; 0 = leave torch's default
     feature_cache: bool = True  # fully frozen backbones: extract features once (cached on disk), train the head on them
     compile: bool = False  # torch.compile the model for training (first epoch slower; falls back to eager if it fails)
+    checkpoint_every_s: float = 60.0  # checkpoint.pt at most this often, and always for a new best, the last epoch, Stop; 0 = every epoch
 
 
 @dataclass
@@ -388,4 +389,6 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError("train.num_workers", f"must be -1 (auto) or between 0 and 64, got {t.num_workers}")
     if t.threads < 0:
         raise ConfigError("train.threads", f"must be >= 0, got {t.threads}")
+    if not _finite(t.checkpoint_every_s) or t.checkpoint_every_s < 0:
+        raise ConfigError("train.checkpoint_every_s", f"must be a number of seconds >= 0, got {t.checkpoint_every_s}")
     return cfg

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from .checkpoint_files import read_checkpoint
 from .config import RunConfig, from_dict
 from .data import preprocess_image
 from .errors import WeightsError
@@ -40,7 +41,9 @@ def load_run_model(ref: str | Path | Run, runs_root: str | Path | None = None, w
     if not path.exists():
         raise WeightsError(f"run {run.id} has no checkpoint yet (state: {run.status().get('state')})")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = read_checkpoint(path)  # weights_only=True, the frozen part merged back
+    except WeightsError:
+        raise
     except Exception as exc:
         raise WeightsError(f"cannot read checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
     cfg = from_dict(ckpt["config"])

@@ -7,11 +7,14 @@ Layout (part of the headless contract)::
                     metrics.jsonl    one JSON object per finished epoch, append-only
                     confusion.json   {"labels": [...], "matrix": [[...]]}
                     per_class.json   per-class precision / recall / F1 / support
-                    checkpoint.pt    last epoch: plain dict, loadable with weights_only=True
-                    best.pt          best val accuracy so far (same format)
+                    checkpoint.pt    last saved epoch: plain dict, loadable with weights_only=True
+                    best.pt          best val accuracy so far (same format; a hard link)
+                    frozen-eN.pt     tensors a fit never changes (a frozen body), written once per
+                                     fit; checkpoint.pt names it (see checkpoint_files)
 
 Why files and not memory: the dashboard, the CLI and a restarted server must all see
-the same runs, and a crash must never lose more than the epoch in flight.
+the same runs, and a crash must never lose more than the epochs since the last
+checkpoint (train.checkpoint_every_s; Stop and the end of a run always write one).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
+from ..checkpoint_files import read_checkpoint
 from ..errors import WeightsError
 from .groups import owns
 from .registry import canonical_name, default_weights
@@ -131,7 +132,9 @@ def load_weights_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         # refusal below is the message, the warning would only break the one-line error.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            obj = torch.load(p, map_location="cpu", weights_only=True)
+            obj = read_checkpoint(p)  # torch.load(weights_only=True); a run's frozen part merged back
+    except WeightsError:
+        raise
     except pickle.UnpicklingError as exc:
         if "weights only load failed" in str(exc).lower() or "unsupported global" in str(exc).lower():
             raise WeightsError(

@@ -1,21 +1,28 @@
-"""A run's checkpoints: what one holds, writing it each epoch (and the best.pt link), reading it back to resume.
+"""A run's checkpoints: what one holds, when it is written (and the best.pt link), reading it back to resume.
 
 A checkpoint is a plain dict of tensors and builtins (model and optimizer state, epoch,
 best val_acc, config, classes, preprocessing, torch RNG), loadable with
-``weights_only=True``. :class:`Checkpointer` writes ``checkpoint.pt`` atomically after
-every epoch and points ``best.pt`` at it (a hard link) when val_acc improved; a failed
-write raises :class:`CheckpointError` and leaves the previous checkpoint intact.
+``weights_only=True``. :class:`Checkpointer` writes ``checkpoint.pt`` atomically for a
+new best val_acc (and points ``best.pt`` at it, a hard link), for the last epoch, and
+otherwise at most every ``train.checkpoint_every_s`` seconds (like Lightning's
+``train_time_interval``); an epoch not written then is held in memory and written when
+the fit ends (Stop, failure), so only a killed process loses it. The tensors the fit
+never changes (a frozen body) go once to a part file (:mod:`transfer_core.checkpoint_files`).
+A failed write raises :class:`CheckpointError` and leaves the previous checkpoint intact.
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..checkpoint_files import part_name, parts_of, read_checkpoint, unused_parts
 from ..config import to_dict
 from ..runs import Run, atomic_link_or_write, atomic_write_bytes
 from .callbacks import Callback, CheckpointError
@@ -23,20 +30,25 @@ from .callbacks import Callback, CheckpointError
 if TYPE_CHECKING:
     from .trainer import Trainer
 
-__all__ = ["load_checkpoint", "trainer_state", "restore_trainer", "resume_state", "Checkpointer"]
+__all__ = ["load_checkpoint", "trainer_state", "restore_trainer", "resume_state", "Checkpointer", "MIN_PART_BYTES"]
 
 log = logging.getLogger(__name__)
 
+MIN_PART_BYTES = 1 << 20  # frozen tensors smaller than this stay in checkpoint.pt: a part file would not pay
+
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint safely (``weights_only=True``: tensors and builtins, no code)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Read a checkpoint safely (``weights_only=True``), its part files merged back into ``model``."""
+    return read_checkpoint(path)
 
 
-def trainer_state(trainer: Trainer) -> dict[str, Any]:
-    """The checkpoint of ``trainer`` now: a plain dict of tensors and builtins."""
-    return {
-        "model": trainer.model.state_dict(),
+def trainer_state(trainer: Trainer, model: dict[str, torch.Tensor] | None = None, parts: list[str] | None = None) -> dict[str, Any]:
+    """The checkpoint of ``trainer`` now: a plain dict of tensors and builtins.
+
+    ``model`` replaces the whole state_dict by the tensors not in ``parts`` (the part files
+    holding the rest)."""
+    state = {
+        "model": trainer.model.state_dict() if model is None else model,
         "optimizer": trainer.optimizer.state_dict(),
         "epoch": trainer.epoch,
         "best_val_acc": trainer.best_val_acc,
@@ -45,6 +57,9 @@ def trainer_state(trainer: Trainer) -> dict[str, Any]:
         "preprocessing": dict(trainer.bundle.preprocessing),
         "torch_rng": torch.get_rng_state(),
     }
+    if parts:
+        state["model_parts"] = list(parts)
+    return state
 
 
 def restore_trainer(trainer: Trainer, ckpt: dict[str, Any]) -> None:
@@ -57,37 +72,129 @@ def restore_trainer(trainer: Trainer, ckpt: dict[str, Any]) -> None:
         torch.set_rng_state(ckpt["torch_rng"])
 
 
-def resume_state(trainer: Trainer, run: Run) -> None:
-    """Resume ``run``: its last checkpoint into ``trainer``, metrics cut back to that epoch (or to none)."""
+def resume_state(trainer: Trainer, run: Run) -> int:
+    """Resume ``run``: its last checkpoint into ``trainer``, metrics cut back to that epoch (or to none).
+
+    Returns how many recorded epochs were lost (finished after the last checkpoint, so
+    trained again), after adding a warning saying so to ``trainer.warnings``."""
+    recorded = max((int(r.get("epoch", 0)) for r in run.metrics()), default=0)
     if run.checkpoint_path.exists():
         restore_trainer(trainer, load_checkpoint(run.checkpoint_path))
-        run.truncate_metrics(trainer.epoch)
-    else:
-        run.truncate_metrics(0)
+    run.truncate_metrics(trainer.epoch)
+    lost = max(recorded - trainer.epoch, 0)
+    if lost:
+        span = f"epoch {trainer.epoch + 1}" if lost == 1 else f"epochs {trainer.epoch + 1}–{recorded}"
+        msg = (f"resumed from the checkpoint of epoch {trainer.epoch}: {span} finished after it but were not saved "
+               f"(checkpoints are written at most every train.checkpoint_every_s seconds) and are trained again")
+        if lost == 1:
+            msg = msg.replace("were not saved", "was not saved").replace("and are trained", "and is trained")
+        trainer.warnings.append(msg)
+        log.warning("%s", msg)
+    return lost
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
+def _serialize(obj: Any) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
 
 
 class Checkpointer(Callback):
-    """``checkpoint.pt`` after every epoch; ``best.pt`` linked to it when val_acc improved."""
+    """``checkpoint.pt`` for a new best, the last epoch, at most every ``every_s`` seconds otherwise,
+    and at the end of the fit; ``best.pt`` linked to it when val_acc improved; frozen tensors once.
 
-    def __init__(self, run: Run):
+    ``every_s`` None takes ``train.checkpoint_every_s`` of the trainer's config (0: every epoch).
+    ``bytes_written`` counts what it wrote (checkpoints and part files)."""
+
+    def __init__(self, run: Run, every_s: float | None = None):
         self.run = run
+        self.every_s = every_s
         self.best = -1.0
+        self.bytes_written = 0
+        self._pending: dict[str, Any] | None = None
 
     def on_fit_start(self, trainer: Trainer) -> None:
         self.best = trainer.best_val_acc  # a resumed run's best so far
+        self._interval = float(trainer.cfg.train.checkpoint_every_s if self.every_s is None else self.every_s)
+        self._start_epoch = trainer.epoch
+        self._at_start = self._versions(trainer)
+        self._part: tuple[str, dict[str, tuple[int, int]]] | None = None
+        self._pending = None
+        self._pruned = False
+        self._last = time.monotonic()
+
+    @staticmethod
+    def _versions(trainer: Trainer) -> dict[str, tuple[int, int]]:
+        """Frozen parameters: where each lives and how often it was changed in place.
+
+        Only parameters that do not train: buffers are small and some kernels (BatchNorm's
+        running statistics) update them without counting, so they are always written."""
+        return {k: (t.data_ptr(), t._version) for k, t in trainer.model.state_dict(keep_vars=True).items()
+                if isinstance(t, torch.nn.Parameter) and not t.requires_grad}
+
+    def _split(self, trainer: Trainer) -> tuple[dict[str, torch.Tensor], list[str]]:
+        """The model tensors to write now, and the part files holding the rest (the first call writes its part).
+
+        A tensor of the part that trains now (unfrozen) or was changed in place since is
+        written with the checkpoint too, which then holds its newer value."""
+        sd = trainer.model.state_dict(keep_vars=True)
+        now = self._versions(trainer)
+        if self._part is None:
+            static = [k for k, v in now.items() if v == self._at_start.get(k)]
+            if sum(_nbytes(sd[k]) for k in static) < MIN_PART_BYTES:
+                self._part = ("", {})
+            else:
+                name = part_name(self._start_epoch)
+                data = _serialize({k: sd[k].detach() for k in static})
+                self._write(self.run.dir / name, data, f"the frozen part of epoch {trainer.epoch}")
+                self._part = (name, {k: now[k] for k in static})
+        name, kept = self._part
+        changing = {k: t.detach() for k, t in sd.items() if k not in kept or now.get(k) != kept[k]}
+        return changing, [name] if name else []
+
+    def _write(self, path: Path, data: bytes, what: str) -> None:
+        try:
+            atomic_write_bytes(path, data)
+        except OSError as exc:
+            raise CheckpointError(
+                f"could not write {what} ({exc.strerror or exc}); the previous checkpoint is intact"
+            ) from None
+        self.bytes_written += len(data)
+
+    def _save(self, state: dict[str, Any], epoch: int, best: bool) -> None:
+        data = _serialize(state)
+        self._write(self.run.checkpoint_path, data, f"the checkpoint of epoch {epoch}")
+        if best:  # best.pt is this same epoch's file: a hard link, not a second copy
+            try:
+                atomic_link_or_write(self.run.checkpoint_path, self.run.best_path, data)
+            except OSError as exc:
+                raise CheckpointError(f"could not write best.pt of epoch {epoch} ({exc.strerror or exc})") from None
+        self._last = time.monotonic()
+        if best or not self._pruned:  # a new best.pt, or a resumed fit's own part, may leave a part unused
+            self._pruned = True
+            keep = set(state.get("model_parts") or []) | set(parts_of(self.run.best_path))
+            for old in unused_parts(self.run.dir, keep):
+                old.unlink(missing_ok=True)
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, Any]) -> None:
         improved = metrics["val_acc"] > self.best
         if improved:
             self.best = metrics["val_acc"]
-        try:
-            buf = io.BytesIO()
-            torch.save(trainer_state(trainer), buf)
-            data = buf.getvalue()
-            atomic_write_bytes(self.run.checkpoint_path, data)
-            if improved:  # best.pt is this same epoch's file: a hard link, not a second copy
-                atomic_link_or_write(self.run.checkpoint_path, self.run.best_path, data)
-        except OSError as exc:
-            raise CheckpointError(
-                f"could not write the checkpoint of epoch {epoch} ({exc.strerror or exc}); the previous checkpoint is intact"
-            ) from None
+        model, parts = self._split(trainer)
+        state = trainer_state(trainer, model, parts)
+        due = (improved or epoch >= trainer.cfg.train.epochs or self._interval <= 0
+               or time.monotonic() - self._last >= self._interval)
+        if due:
+            self._pending = None
+            self._save(state, epoch, improved)
+        else:  # held (a copy: training goes on changing the tensors) until due or the fit ends
+            self._pending = {"state": copy.deepcopy(state), "epoch": epoch}
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self._save(pending["state"], pending["epoch"], False)
