@@ -125,6 +125,12 @@ def test_stop_writes_the_epoch_held_since_the_last_checkpoint(runs_root):
     again = resume_training(res.run.id, runs_root)
     assert again.state == "completed" and [r["epoch"] for r in again.metrics] == [1, 2, 3, 4]
     assert not any("not saved" in w for w in again.run.status().get("warnings", []))
+    from transfer_core.checkpoint_files import parts_of
+
+    needed = set(parts_of(again.run.checkpoint_path)) | set(parts_of(again.run.best_path))
+    assert needed == {"frozen-e0.pt", "frozen-e2.pt"}  # best.pt is epoch 1's (first fit), the last is the resumed fit's
+    assert {p.name for p in again.run.dir.glob("frozen-e*.pt")} == needed, "an unused part was left behind"
+    assert read_checkpoint(again.run.best_path)["epoch"] == 1 and read_checkpoint(again.run.checkpoint_path)["epoch"] == 4
 
 
 def test_kill_9_between_checkpoints_loses_only_the_epochs_since_the_last_and_says_so(runs_root):

@@ -307,7 +307,7 @@ def test_starting_torchrun_imports_no_torch_distributed():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", out.stdout
-    assert distributed.PeerFailed.__module__ == "transfer_core.distributed.context"  # the rest on first use
+    assert distributed.DistContext.__module__ == "transfer_core.distributed.context"  # the rest on first use
 
 
 def test_shards_of_every_rank_go_back_into_the_single_process_order():

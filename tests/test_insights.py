@@ -343,19 +343,40 @@ def test_alpha_trajectory_reads_the_metrics_rows():
     assert alpha_trajectory([{"epoch": 1}], ["resnet18"]) == {}
 
 
-def test_importing_metrics_does_not_import_sklearn():
-    """scikit-learn loads when a matrix is computed, not when the trainer imports the module."""
+def test_run_summaries_never_import_sklearn():
+    """A run writes its confusion matrix and per-class table without importing scikit-learn (1.5 s)."""
     import subprocess
     import sys
     from pathlib import Path
 
     code = ("import sys, transfer_core.metrics as m\n"
-            "assert 'sklearn' not in sys.modules, 'sklearn imported by transfer_core.metrics'\n"
             "assert m.confusion([0, 1, 1], [0, 1, 0], 2) == [[1, 0], [1, 1]]\n"
-            "assert 'sklearn' in sys.modules\n")
+            "m.per_class_metrics([0, 1, 1], [0, 1, 0], ['a', 'b'])\n"
+            "assert 'sklearn' not in sys.modules, 'sklearn imported by transfer_core.metrics'\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_confusion_and_per_class_match_scikit_learn(seed):
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    from transfer_core.metrics import confusion, per_class_metrics
+
+    rng = np.random.default_rng(seed)
+    n = 5
+    t = rng.integers(0, n - 1, 60)  # class 4 never occurs: zero support
+    p = np.where(rng.random(60) < 0.6, t, rng.integers(0, n, 60))
+    p[p == 3] = 2  # class 3 never predicted: zero precision denominator
+    assert confusion(t, p, n) == confusion_matrix(t, p, labels=list(range(n))).tolist()
+    pr, rc, f1, sup = precision_recall_fscore_support(t, p, labels=list(range(n)), zero_division=0)
+    rows = per_class_metrics(t, p, [f"c{i}" for i in range(n)])
+    assert [r["class"] for r in rows] == [f"c{i}" for i in range(n)]
+    np.testing.assert_allclose([r["precision"] for r in rows], pr)
+    np.testing.assert_allclose([r["recall"] for r in rows], rc)
+    np.testing.assert_allclose([r["f1"] for r in rows], f1)
+    assert [r["support"] for r in rows] == sup.tolist()
 
 
 # --------------------------------------------------------------------------- LR finder

@@ -91,6 +91,8 @@ def _dist_init(args: argparse.Namespace, device_pref: str):
     """Under torchrun: join the process group (see transfer_core.distributed); else None."""
     from . import distributed
 
+    if not distributed.launched():  # the usual case: torch.distributed is never imported (1.5 s)
+        return None
     return distributed.init_from_env(device_pref, args.dist_backend)
 
 
@@ -253,8 +255,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from .distributed import PeerFailed
-    from .errors import USER_ERRORS
+    from .errors import USER_ERRORS, PeerFailed
 
     try:
         return args.fn(args)

@@ -1,11 +1,13 @@
 """Every error the user can fix, in one place: each message is one line that names what to change.
 
 ``USER_ERRORS`` is what the CLI prints as ``error: …`` (exit 2) and the dashboard shows as
-one line; anything else is a bug and keeps its traceback.
+one line; anything else is a bug and keeps its traceback. :class:`PeerFailed` (another
+torchrun rank failed first) is here too, so the CLI can catch it without importing
+``torch.distributed``.
 """
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DataError", "WeightsError", "USER_ERRORS"]
+__all__ = ["ConfigError", "DataError", "WeightsError", "USER_ERRORS", "PeerFailed"]
 
 
 class ConfigError(ValueError):
@@ -26,3 +28,11 @@ class WeightsError(ValueError):
 
 
 USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, DataError, WeightsError)
+
+
+class PeerFailed(RuntimeError):
+    """Another rank failed before training started; that rank reports the error itself."""
+
+    def __init__(self, message: str, user_error: bool = False):
+        super().__init__(message)
+        self.user_error = user_error

@@ -13,7 +13,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .launch import Launch, failure_message, launch, torchrun_command
+from ..errors import PeerFailed
+from .launch import Launch, failure_message, launch, launched, torchrun_command
 
 __all__ = [
     "DistContext",
@@ -28,7 +29,7 @@ __all__ = [
     "failure_message",
 ]
 
-_LAZY = {name: "context" for name in ("DistContext", "PeerFailed", "ReadOnlyRun", "launched", "init_from_env", "BACKENDS")}
+_LAZY = {name: "context" for name in ("DistContext", "ReadOnlyRun", "init_from_env", "BACKENDS")}
 
 
 def __getattr__(name: str) -> Any:

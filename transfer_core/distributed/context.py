@@ -35,29 +35,16 @@ import torch.distributed as tdist
 from torch import nn
 from torch.utils.data import Dataset, Sampler
 
-from ..errors import ConfigError
+from ..errors import ConfigError, PeerFailed
 from ..runs import Run, RunStore
 from . import sampling
+from .launch import launched
 
-__all__ = ["DistContext", "PeerFailed", "ReadOnlyRun", "launched", "init_from_env", "BACKENDS"]
+__all__ = ["DistContext", "ReadOnlyRun", "init_from_env", "BACKENDS"]
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "gloo", "nccl")
-_TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-
-
-class PeerFailed(RuntimeError):
-    """Another rank failed before training started; that rank reports the error itself."""
-
-    def __init__(self, message: str, user_error: bool = False):
-        super().__init__(message)
-        self.user_error = user_error
-
-
-def launched() -> bool:
-    """True in a process started by torchrun (its rendezvous variables are set)."""
-    return all(k in os.environ for k in _TORCHRUN_ENV)
 
 
 def init_from_env(device_pref: str = "auto", backend: str = "auto") -> "DistContext | None":

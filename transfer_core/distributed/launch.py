@@ -23,7 +23,14 @@ from typing import Any
 
 from ..runs import FINAL_STATES, HANDOFF_ENV, Run
 
-__all__ = ["Launch", "launch", "torchrun_command", "failure_message"]
+__all__ = ["Launch", "launch", "launched", "torchrun_command", "failure_message"]
+
+_TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
+def launched() -> bool:
+    """True in a process started by torchrun (its rendezvous variables are set). No torch needed."""
+    return all(k in os.environ for k in _TORCHRUN_ENV)
 
 log = logging.getLogger(__name__)
 

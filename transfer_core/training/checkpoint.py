@@ -125,6 +125,7 @@ class Checkpointer(Callback):
         self._part: tuple[str, dict[str, tuple[int, int]]] | None = None
         self._pending = None
         self._pruned = False
+        self._best_parts: list[str] | None = None  # what best.pt needs, once known
         self._last = time.monotonic()
 
     @staticmethod
@@ -174,11 +175,14 @@ class Checkpointer(Callback):
             except OSError as exc:
                 raise CheckpointError(f"could not write best.pt of epoch {epoch} ({exc.strerror or exc})") from None
         self._last = time.monotonic()
-        if best or not self._pruned:  # a new best.pt, or a resumed fit's own part, may leave a part unused
-            self._pruned = True
-            keep = set(state.get("model_parts") or []) | set(parts_of(self.run.best_path))
+        parts = list(state.get("model_parts") or [])
+        best_parts = parts if best else self._best_parts
+        if not self._pruned or best_parts != self._best_parts:  # a part may have become unused
+            keep = set(parts) | set(parts_of(self.run.best_path) if best_parts is None else best_parts)
             for old in unused_parts(self.run.dir, keep):
                 old.unlink(missing_ok=True)
+            self._pruned = True
+        self._best_parts = best_parts
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, Any]) -> None:
         improved = metrics["val_acc"] > self.best
