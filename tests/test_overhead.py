@@ -55,3 +55,38 @@ def test_mnist5k_read_fast_is_mlxtends_mnist_data():
     x, y = mnist_data()
     assert imgs.shape == (5000, 1, 28, 28) and (target == y).all()
     assert (imgs.numpy().reshape(5000, -1) == x).all()
+
+
+def _numbers(rows):
+    return [(r["epoch"], r["train_loss"], r["train_acc"], r["val_loss"], r["val_acc"]) for r in rows]
+
+
+def test_runs_after_others_in_one_process_give_the_numbers_of_a_fresh_process(tmp_path):
+    """What a run leaves for the next (decoded data, specs, the source checkpoint it read)
+    changes no number: a trial late in a sweep equals the same config run alone."""
+    import json
+
+    from conftest import tiny_config
+    from transfer_core.config import to_dict
+    from transfer_core.training import run_training
+
+    runs = tmp_path / "runs"
+    src = run_training(tiny_config(train__epochs=1), runs)
+    probe = tiny_config(backbones=[{"name": "resnet18", "weights": f"run:{src.run.id}", "freeze": "all"}], seed=1)
+    tune = tiny_config(backbones=[{"name": "resnet18", "weights": f"run:{src.run.id}", "freeze": 2}], seed=2)
+    here = [run_training(c, runs) for c in (probe, tune, probe, tune)]  # the second of each reuses the first's
+    assert all(r.state == "completed" for r in here)
+    cfg = tmp_path / "tune.json"
+    cfg.write_text(json.dumps(to_dict(tune)))
+    code = textwrap.dedent(f"""
+        import json
+        from transfer_core.config import from_dict
+        from transfer_core.training import run_training
+        res = run_training(from_dict(json.load(open({str(cfg)!r}))), {str(runs)!r})
+        print(json.dumps(res.metrics))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    alone = json.loads(out.stdout.strip().splitlines()[-1])
+    assert _numbers(here[1].metrics) == _numbers(here[3].metrics) == _numbers(alone)
+    assert _numbers(here[0].metrics) == _numbers(here[2].metrics)

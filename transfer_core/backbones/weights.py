@@ -12,8 +12,10 @@ import logging
 import os
 import pickle
 import socket
+import threading
 import urllib.error
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlparse
@@ -122,11 +124,36 @@ def _as_state_dict(obj: Any, source: str) -> dict[str, torch.Tensor]:
     return dict(obj)
 
 
+_READ: OrderedDict[tuple[str, int, int], dict[str, torch.Tensor]] = OrderedDict()
+_READ_KEEP = 2  # the source of a sweep's trials, and one more
+_READ_LOCK = threading.Lock()  # the training thread and the pages read weights at once
+
+
 def load_weights_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Read a user-supplied weights file safely (``weights_only=True``, never arbitrary pickles)."""
+    """Read a user-supplied weights file safely (``weights_only=True``, never arbitrary pickles).
+
+    The last ``_READ_KEEP`` files read are kept (keyed by path, size and mtime): the many
+    short runs of a sweep, all transferring from one source, read it once. Callers get
+    their own dict of the shared tensors and must not change them in place (loading
+    them into a model copies them)."""
     p = Path(path)
     if not p.is_file():
         raise WeightsError(f"weights file {p} does not exist")
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    with _READ_LOCK:
+        if key in _READ:
+            _READ.move_to_end(key)
+            return dict(_READ[key])
+    state = _read_weights_file(p)
+    with _READ_LOCK:
+        _READ[key] = state
+        while len(_READ) > _READ_KEEP:
+            _READ.popitem(last=False)
+    return dict(state)
+
+
+def _read_weights_file(p: Path) -> dict[str, torch.Tensor]:
     try:
         # torch warns on stderr about foreign pickle protocols before it refuses them: the
         # refusal below is the message, the warning would only break the one-line error.

@@ -46,6 +46,21 @@ class _BatchView(Dataset):
         return self.images[i], self.labels[i]
 
 
+class _TensorBatches(Dataset):
+    """A ``TensorDataset`` indexed by a whole batch: one index tensor for all its tensors
+    (TensorDataset turns the index list into a tensor once per tensor). Same values."""
+
+    def __init__(self, ds: TensorDataset):
+        self.tensors = ds.tensors
+
+    def __len__(self) -> int:
+        return int(self.tensors[0].shape[0])
+
+    def __getitem__(self, idx: list[int]) -> tuple[torch.Tensor, ...]:
+        i = torch.as_tensor(idx, dtype=torch.long, device=self.tensors[0].device)
+        return tuple(t[i] for t in self.tensors)
+
+
 def batch_view(ds: Any) -> _BatchView | None:
     """A whole-batch view of ``ds`` when it is uint8 in memory and not augmented, else None."""
     images = ds.images
@@ -78,7 +93,7 @@ def make_loader(
     on_device = tensors and ds.tensors[0].device.type != "cpu"
     workers = 0 if tensors else num_workers
     pin = device.type == "cuda" and not on_device
-    batched: Dataset | None = ds if tensors else batch_view(ds)
+    batched: Dataset | None = _TensorBatches(ds) if tensors else batch_view(ds)
     if batched is not None:
         sampler = shard if shard is not None else (RandomSampler(ds, generator=gen) if train else SequentialSampler(ds))
         return DataLoader(
