@@ -79,7 +79,7 @@ def curves_figure(metrics: Sequence[dict[str, Any]], title: str = "", epochs: in
     return fig
 
 
-_CURVE_KEYS = ("epoch", "train_loss", "val_loss", "train_acc", "val_acc")
+_CURVE_KEYS = ("epoch", "train_loss", "val_loss", "train_acc", "val_acc", "phase")
 
 
 def _curves_figure(rows: list[dict[str, Any]], title: str, epochs: int | None) -> go.Figure:
@@ -90,6 +90,11 @@ def _curves_figure(rows: list[dict[str, Any]], title: str, epochs: int | None) -
                                  mode="lines+markers", line=dict(color=_TRAIN)), row=1, col=col)
         fig.add_trace(go.Scatter(x=ep, y=[r.get(f"val_{key}") for r in rows], name=f"val {key}",
                                  mode="lines+markers", line=dict(color=_VAL, dash="dash")), row=1, col=col)
+    head = [r["epoch"] for r in rows if r.get("phase") == "head"]
+    if head and any(r.get("phase") == "body" for r in rows):  # the head warm-up ended: mark where the body unfroze
+        fig.add_vline(x=max(head) + 0.5, line=dict(color="#888", dash="dot", width=1), row="all", col="all")
+        fig.add_annotation(x=max(head) + 0.5, y=1, yref="paper", xref="x", text="body unfreezes", showarrow=False,
+                           xanchor="left", yanchor="bottom", font=dict(size=11, color="#666"))
     span = max(epochs or 0, max(ep, default=0))
     fig.update_xaxes(title_text="epoch", rangemode="tozero", dtick=1 if span <= 12 else None)  # whole epochs
     if epochs and len(rows) < MAX_POINTS:

@@ -28,6 +28,9 @@ def _progress(view: RunView) -> None:
     if state == "running":
         frac, epoch, _, batch, batches = epoch_fraction({**p, "epochs": epochs})
         text = f"Epoch {max(epoch, 1)} of {epochs}" + (f" · batch {batch}/{batches}" if batches else " · validating")
+        head = int((view.config.get("train") or {}).get("head_epochs") or 0)
+        if head and max(epoch, 1) <= head:  # the recipe's head warm-up: say why the body is not moving yet
+            text += f" · only the new head trains until epoch {head}, then the body unfreezes"
         text += eta_suffix(p.get("eta_s"))
         if view.stopping:
             text = "Stopping at the end of this batch…"

@@ -24,6 +24,7 @@ from dashboard.state import draft_config, job_manager, run_exists, run_store, se
 from transfer_core.backbones import get_backbone, imagenet_weights_info, list_backbones, trainable_params
 from transfer_core.config import ACTIVATIONS, DEVICES, OPTIMIZERS, ConfigError, DataConfig, from_dict
 from transfer_core.presets import apply_preset
+from transfer_core.recipe import describe
 from transfer_core.training import gpu_count
 
 # Defaults: a newcomer who presses Start without touching anything gets a finished,
@@ -207,6 +208,14 @@ def _build_config(method: str, bodies: list[dict[str, Any]], data: dict[str, Any
     return cfg
 
 
+def _recipe_line(cfg_dict: dict[str, Any]) -> str | None:
+    """What the fine-tuning recipe will do to this config (pretrained weights), in one line."""
+    try:
+        return describe(from_dict(cfg_dict))
+    except ConfigError:
+        return None  # the Start button reports the bad field
+
+
 def _gpus_to_use() -> int:
     """N when "use N GPUs" is on (a torchrun job, see transfer_core.distributed), else 1 (a thread here)."""
     n = gpu_count()
@@ -320,6 +329,10 @@ with settings_col:
 
     cfg_dict = _build_config(method, bodies, data)
     _save_form()
+    recipe = _recipe_line(cfg_dict)
+    if recipe:
+        st.caption(f":material/school: {recipe}", help="train.head_epochs and train.lr_decay in a config file or "
+                   "--set on the CLI override it; from-scratch runs train every layer from the first epoch.")
     if st.button("Start", key="start", type="primary", icon=":material/play_arrow:", width="stretch"):
         _submit(cfg_dict)
     err = ss.get("submit_error")

@@ -130,6 +130,19 @@ def test_presets_set_freeze_and_lr():
     assert at.selectbox(key="bb0_weights").value == "none"
 
 
+def test_train_page_says_what_the_recipe_does_when_weights_are_pretrained():
+    at = _ok(_app().run())
+    assert not any("Pretrained weights:" in c.value for c in at.caption)  # random init: nothing to protect
+    at.selectbox(key="bb0_weights").set_value("imagenet")
+    at.number_input(key="epochs").set_value(15)
+    _ok(at.run())
+    line = [c.value for c in at.caption if "Pretrained weights:" in c.value]
+    assert len(line) == 1 and "learns at 0.5x the rate of the next" in line[0], line
+    at.select_slider(key="bb0_freeze").set_value("all")
+    _ok(at.run())
+    assert not any("Pretrained weights:" in c.value for c in at.caption)  # a linear probe: no body trains
+
+
 # --------------------------------------------------------------------------- runs
 
 

@@ -33,7 +33,10 @@ def test_transfer_run_completes_and_store_round_trip(runs_root):
     res = run_training(cfg, runs_root)
     assert res.state == "completed", res.message
     run = res.run
-    assert run.config() == cfg
+    from transfer_core.recipe import resolve
+
+    assert run.config() == resolve(cfg)  # the run records the recipe's values it trained with
+    assert (run.config().train.lr_decay, run.config().train.head_epochs) == (1.0, 0)  # from scratch
     st = run.status()
     assert st["state"] == "completed"
     rows = run.metrics()

@@ -87,7 +87,8 @@ class TrainConfig:
     optimizer: str = "adam"  # adam | adamw | sgd
     weight_decay: float = 0.0
     momentum: float = 0.9  # sgd only
-    lr_decay: float = 1.0  # discriminative lr: group i of k gets lr * lr_decay**(k - i); 1 = same lr
+    lr_decay: float | None = None  # body group i of k trains at lr * lr_decay**(k - i); None = the recipe (transfer_core.recipe)
+    head_epochs: int | None = None  # epochs training only the new head before the body unfreezes; None = the recipe
     device: str = "auto"  # auto picks cuda -> mps -> cpu
     amp: bool = True  # mixed precision, used on CUDA only
     bn_train_frozen: bool = False  # keep BatchNorm of frozen groups in train mode (off: the Keras pitfall)
@@ -381,8 +382,10 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError("train.optimizer", f"must be one of {', '.join(OPTIMIZERS)}, got {t.optimizer!r}")
     if not _finite(t.weight_decay) or t.weight_decay < 0:
         raise ConfigError("train.weight_decay", f"must be >= 0, got {t.weight_decay}")
-    if not _finite(t.lr_decay) or not (0 < t.lr_decay <= 1):
+    if t.lr_decay is not None and (not _finite(t.lr_decay) or not (0 < t.lr_decay <= 1)):
         raise ConfigError("train.lr_decay", f"must be in (0, 1], got {t.lr_decay}")
+    if t.head_epochs is not None and not (0 <= t.head_epochs <= 10000):
+        raise ConfigError("train.head_epochs", f"must be between 0 and 10000, got {t.head_epochs}")
     if t.device not in DEVICES:
         raise ConfigError("train.device", f"must be one of {', '.join(DEVICES)}, got {t.device!r}")
     if not (-1 <= t.num_workers <= 64):

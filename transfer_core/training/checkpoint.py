@@ -63,7 +63,11 @@ def trainer_state(trainer: Trainer, model: dict[str, torch.Tensor] | None = None
 
 
 def restore_trainer(trainer: Trainer, ckpt: dict[str, Any]) -> None:
-    """Put ``trainer`` back where ``ckpt`` was taken: weights, optimizer, epoch, best, RNG."""
+    """Put ``trainer`` back where ``ckpt`` was taken: weights, optimizer, epoch, best, RNG.
+
+    The trainer first enters the phase that epoch was in (head warm-up or not): the
+    optimizer's parameter groups are that phase's."""
+    trainer.enter_epoch(int(ckpt["epoch"]))
     trainer.model.load_state_dict(ckpt["model"])
     trainer.optimizer.load_state_dict(ckpt["optimizer"])
     trainer.epoch = int(ckpt["epoch"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -22,6 +23,7 @@ from ..config import RunConfig, validate
 from ..data import DataBundle, build_data
 from ..errors import USER_ERRORS, ConfigError
 from ..models import build_model
+from ..recipe import resolve
 from ..runs import Run, RunStore
 from .callbacks import Callback, CheckpointError, MetricsWriter, ProgressPublisher
 from .checkpoint import Checkpointer, resume_state
@@ -93,6 +95,7 @@ def run_training(
     and alone runs callbacks.
     """
     store = RunStore(runs_root)
+    cfg = resolve(cfg)  # the recipe's values go into the run's config.yaml: what it trained with
     if dist is not None:  # DDP hook: rank 0 creates/claims the folder, the other ranks get a read-only handle
         bundle, model, run = dist.prepare_run(cfg, store, run, prepare, USER_ERRORS)
     else:
@@ -118,6 +121,7 @@ def run_training(
             # how it runs now, so a resume from the dashboard can start it the same way
             compiled=trainer.compiled,
             world_size=dist.world_size if dist is not None else 1,
+            head_epochs=trainer.head_epochs,
             dist_backend=dist.backend if dist is not None else None,
         )
         try:
@@ -161,4 +165,6 @@ def resume_training(
     # DDP hook: rank 0 checks and claims the run, the other ranks follow its folder
     run = dist.follow_main(claim, USER_ERRORS) if dist is not None else claim()
     cfg = run.config()
+    if cfg.train.head_epochs is None:  # a run from before the head warm-up existed did not have one
+        cfg = replace(cfg, train=replace(cfg.train, head_epochs=0))
     return run_training(cfg, store.root, run=run, stop_event=stop_event, resume=True, callbacks=callbacks, dist=dist)

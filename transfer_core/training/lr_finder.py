@@ -29,7 +29,7 @@ from ..config import RunConfig, validate
 from ..data import DataBundle
 from .device import seed_everything, select_device
 from .lifecycle import prepare
-from .trainer import build_optimizer
+from .optimizer import build_optimizer
 
 __all__ = ["find_lr", "suggest_lr", "default_iterations"]
 

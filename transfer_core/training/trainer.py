@@ -25,18 +25,19 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from ..config import RunConfig
 from ..data import DataBundle
-from ..errors import ConfigError
-from ..models import FusionModel, param_groups
+from ..models import FusionModel
+from ..recipe import resolve
 from ..runs import Run
 from .callbacks import Callback, Diverged, StopTraining
 from .device import auto_workers, select_device, small_ops_threads
+from .optimizer import CompiledForward, build_optimizer
 from .feature_cache import AUGMENT_NOTE, FeatureSet, cache_decision, prepare_features
 from .loaders import make_loader, to_model_input
 
 if TYPE_CHECKING:  # only a type: the single-process path never imports torch.distributed
     from ..distributed import DistContext
 
-__all__ = ["Trainer", "TrainResult", "build_optimizer", "DIVERGED_LOSS"]
+__all__ = ["Trainer", "TrainResult", "DIVERGED_LOSS"]
 
 log = logging.getLogger(__name__)
 
@@ -54,41 +55,6 @@ class TrainResult:
     message: str
     run: Run | None
     metrics: list[dict[str, Any]] = field(default_factory=list)
-
-
-def build_optimizer(cfg: RunConfig, model: nn.Module, lr: float) -> torch.optim.Optimizer:
-    """The run's optimizer over the model's trainable parameter groups (``lr_decay`` per group)."""
-    t = cfg.train
-    groups = param_groups(model, lr, t.lr_decay)
-    if not groups:
-        raise ConfigError("backbones", "nothing to train: every parameter is frozen")
-    if t.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=t.momentum, weight_decay=t.weight_decay)
-    if t.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, weight_decay=t.weight_decay)
-    return torch.optim.Adam(groups, lr=lr, weight_decay=t.weight_decay)
-
-
-class _CompiledForward:
-    """``torch.compile``d forward that falls back to eager (with a warning) if compiling fails."""
-
-    def __init__(self, model: nn.Module, warnings: list[str]):
-        self.model = model
-        self.warnings = warnings
-        self.fn: Callable[..., torch.Tensor] | None = torch.compile(model)
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fn is not None:
-            try:
-                return self.fn(x)
-            except Exception as exc:
-                if not type(exc).__module__.startswith(("torch._dynamo", "torch._inductor")):
-                    raise
-                msg = f"train.compile failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); training eagerly"
-                log.warning("%s", msg)
-                self.warnings.append(msg)
-                self.fn = None
-        return self.model(x)
 
 
 class Trainer:
@@ -109,6 +75,7 @@ class Trainer:
         bad = [cb for cb in callbacks if not isinstance(cb, Callback)]
         if bad:
             raise TypeError(f"callbacks must be Callback instances, got {bad[0]!r}")
+        cfg = resolve(cfg)  # train.head_epochs / lr_decay left empty: the recipe for pretrained weights
         self.cfg = cfg
         self.model = model
         self.bundle = bundle
@@ -136,20 +103,47 @@ class Trainer:
         if cuda:
             torch.backends.cudnn.benchmark = True  # one input size per run: let cuDNN time its kernels once
         self.num_workers = t.num_workers if t.num_workers >= 0 else auto_workers(self.device)
-        self.optimizer = build_optimizer(cfg, model, t.lr)
         self.use_amp = bool(t.amp and cuda)
         self.amp_dtype = torch.bfloat16 if (self.use_amp and torch.cuda.is_bf16_supported()) else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
-        # Feature cache: with every body fully frozen, train on features extracted once.
         self.runs_root = runs_root
         self.cache_root = cache_root
-        self.cached, self.cache_reason = cache_decision(cfg, model)
         self.features: FeatureSet | None = None
+        self.dist = dist
+        # Head warm-up (train.head_epochs, see recipe): the first epochs train the new layers
+        # on the frozen bodies, then the configured groups unfreeze. None: nothing to warm up.
+        self._freeze = [b.freeze for b in cfg.backbones]
+        bodies_frozen = bool(bodies) and all(b.fully_frozen for b in bodies)
+        self.head_epochs = 0 if bodies_frozen else int(t.head_epochs or 0)
+        if self.head_epochs >= t.epochs and self.head_epochs:
+            self.warnings.append(f"train.head_epochs {self.head_epochs} >= train.epochs {t.epochs}: the body never unfreezes")
+        self.warming: bool | None = None
+        self.warm_up_features: dict[str, Any] | None = None
+        self._enter_phase(warm=self.head_epochs > 0)
         if self.cached and cfg.data.augment:
             self.warnings.append(AUGMENT_NOTE)
+
+    def _enter_phase(self, warm: bool) -> None:
+        """Freeze for the head warm-up (every body group) or unfreeze to the configured groups,
+        and build what depends on it: the optimizer, the feature-cache choice, DDP and compile."""
+        if warm == self.warming:
+            return
+        if self.warming and self.features is not None:  # the warm-up trained on cached features: say so
+            self.warm_up_features = self.feature_info()
+        self.warming = warm
+        cfg, model, t = self.cfg, self.model, self.cfg.train
+        if isinstance(model, FusionModel):
+            model.freeze_to(["all"] * len(self._freeze) if warm else self._freeze, t.bn_train_frozen)
+        elif hasattr(model, "freeze_to"):
+            model.freeze_to("all" if warm else self._freeze[0], t.bn_train_frozen)
+        self.optimizer = build_optimizer(cfg, model, t.lr)
+        # Feature cache: with every body fully frozen, train on features extracted once.
+        self.cached, self.cache_reason = cache_decision(cfg, model)
+        if not self.cached:
+            self.features = None
         # DDP hook (transfer_core.distributed; None without torchrun): training forwards go
         # through the DistributedDataParallel wrapper, which averages gradients over the ranks.
-        self.dist = dist
+        dist = self.dist
         self._ddp: nn.Module | None = dist.wrap(self.model, features=self.cached) if dist is not None else None
         self._forward: Callable[[torch.Tensor], torch.Tensor] = self.model
         self._ddp_forward: Callable[[Any], torch.Tensor] | None = self._ddp
@@ -160,10 +154,18 @@ class Trainer:
                 # splits the graph at the gradient buckets, so all-reduce still overlaps backward
                 self._ddp_forward = self._compiled(self._ddp)
 
+    def enter_epoch(self, completed: int) -> None:
+        """Put the model in the phase that follows ``completed`` epochs (a resume, or the loop)."""
+        if self.head_epochs:
+            was = self.warming
+            self._enter_phase(warm=completed < self.head_epochs)
+            if was and not self.warming:
+                log.info("epoch %d: the body unfreezes after %d head epochs", completed + 1, self.head_epochs)
+
     def _compiled(self, module: nn.Module) -> Callable[..., torch.Tensor]:
         """``module`` behind torch.compile, or ``module`` itself (with a warning) where compile is unavailable."""
         try:
-            return _CompiledForward(module, self.warnings)
+            return CompiledForward(module, self.warnings)
         except Exception as exc:  # e.g. torch.compile unsupported on this platform
             self.warnings.append(f"train.compile is not available here ({type(exc).__name__}); training eagerly")
             return module
@@ -172,7 +174,7 @@ class Trainer:
     def compiled(self) -> list[str]:
         """Which forwards go through torch.compile ("train", "eval"): recorded in the run's status."""
         train = self._ddp_forward if self._ddp is not None else self._forward
-        return [name for name, fn in (("train", train), ("eval", self._forward)) if isinstance(fn, _CompiledForward)]
+        return [name for name, fn in (("train", train), ("eval", self._forward)) if isinstance(fn, CompiledForward)]
 
     def _call(self, hook: str, *args: Any) -> None:
         for cb in self.callbacks:
@@ -217,13 +219,16 @@ class Trainer:
     def feature_info(self) -> dict[str, Any]:
         """What the feature cache did for this run (recorded in status.json)."""
         fs = self.features
-        return {
+        info = {
             "used": bool(self.cached),
             "reason": self.cache_reason,
             "loaded": list(fs.loaded) if fs else [],
             "extracted": list(fs.extracted) if fs else [],
             "seconds": round(fs.seconds, 3) if fs else None,
         }
+        if self.warm_up_features is not None:
+            info["head_warm_up"] = self.warm_up_features
+        return info
 
     def _feature_ds(self, split: str) -> TensorDataset:
         fs = self.ensure_features()
@@ -331,6 +336,8 @@ class Trainer:
         e = self.epoch + 1
         t0 = time.perf_counter()
         row: dict[str, Any] = {"epoch": e}
+        if self.head_epochs:  # where the body unfroze, in the run's record and on its curves
+            row["phase"] = "head" if self.warming else "body"
         row.update(self._train_epoch(e))
         ev = self.evaluate()
         self._check_loss(ev["loss"], e, "validation loss")
@@ -352,11 +359,12 @@ class Trainer:
         rows: list[dict[str, Any]] = []
         self.result = None
         try:
+            self.enter_epoch(self.epoch)
             self._call("on_fit_start")
-            if self.epoch < epochs:
+            while self.epoch < epochs:
+                self.enter_epoch(self.epoch)  # the head warm-up ends here
                 self.ensure_features()  # cached runs: one pass over the data (or none, on a cache hit)
-            with small_ops_threads(self.cached and self.device.type == "cpu"):
-                while self.epoch < epochs:
+                with small_ops_threads(self.cached and self.device.type == "cpu"):
                     self._epoch(rows)
             self.result = TrainResult("completed", f"finished {epochs} epochs; best val_acc {self.best_val_acc:.3f}", None, rows)
         except StopTraining:
