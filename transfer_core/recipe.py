@@ -1,4 +1,4 @@
-"""The fine-tuning recipe for pretrained weights: the new head trains alone first, then the body.
+"""The fine-tuning recipe for pretrained weights: lower learning rates near the input, an optional head warm-up.
 
 Fine-tuning a pretrained body under a freshly initialised head distorts its features: the
 head's first, large and random gradients flow into the body (Kumar et al., ICLR 2022,
