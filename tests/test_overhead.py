@@ -72,8 +72,11 @@ def test_runs_after_others_in_one_process_give_the_numbers_of_a_fresh_process(tm
 
     runs = tmp_path / "runs"
     src = run_training(tiny_config(train__epochs=1), runs)
-    probe = tiny_config(backbones=[{"name": "resnet18", "weights": f"run:{src.run.id}", "freeze": "all"}], seed=1)
-    tune = tiny_config(backbones=[{"name": "resnet18", "weights": f"run:{src.run.id}", "freeze": 2}], seed=2)
+    # one torch thread on both sides: float sums must not depend on how another test left the pool
+    probe = tiny_config(backbones=[{"name": "resnet18", "weights": f"run:{src.run.id}", "freeze": "all"}], seed=1,
+                        train__threads=1)
+    tune = tiny_config(backbones=[{"name": "resnet18", "weights": f"run:{src.run.id}", "freeze": 2}], seed=2,
+                       train__threads=1)
     here = [run_training(c, runs) for c in (probe, tune, probe, tune)]  # the second of each reuses the first's
     assert all(r.state == "completed" for r in here)
     cfg = tmp_path / "tune.json"
