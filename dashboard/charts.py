@@ -93,8 +93,8 @@ def _curves_figure(rows: list[dict[str, Any]], title: str, epochs: int | None) -
     head = [r["epoch"] for r in rows if r.get("phase") == "head"]
     if head and any(r.get("phase") == "body" for r in rows):  # the head warm-up ended: mark where the body unfroze
         fig.add_vline(x=max(head) + 0.5, line=dict(color="#888", dash="dot", width=1), row="all", col="all")
-        fig.add_annotation(x=max(head) + 0.5, y=1, yref="paper", xref="x", text="body unfreezes", showarrow=False,
-                           xanchor="left", yanchor="bottom", font=dict(size=11, color="#666"))
+        fig.add_annotation(x=max(head) + 0.5, y=0.98, yref="paper", xref="x", text=" body unfreezes", showarrow=False,
+                           xanchor="left", yanchor="top", font=dict(size=11, color="#666"))  # inside: clear of the title
     span = max(epochs or 0, max(ep, default=0))
     fig.update_xaxes(title_text="epoch", rangemode="tozero", dtick=1 if span <= 12 else None)  # whole epochs
     if epochs and len(rows) < MAX_POINTS:

@@ -331,8 +331,10 @@ with settings_col:
     _save_form()
     recipe = _recipe_line(cfg_dict)
     if recipe:
-        st.caption(f":material/school: {recipe}", help="train.head_epochs and train.lr_decay in a config file or "
-                   "--set on the CLI override it; from-scratch runs train every layer from the first epoch.")
+        st.caption(f":material/school: {recipe}", help="Discriminative learning rates, as fastai's fine_tune: over "
+                   "seeds 0-4 on the demo's task, full fine-tuning went from 51 % to 78 % with them (README). "
+                   "train.lr_decay and train.head_epochs in a config, or --set on the CLI, override it; from-scratch "
+                   "runs train every layer at the same rate.")
     if st.button("Start", key="start", type="primary", icon=":material/play_arrow:", width="stretch"):
         _submit(cfg_dict)
     err = ss.get("submit_error")

@@ -72,6 +72,4 @@ def describe(cfg: RunConfig) -> str | None:
         parts.append(f"each layer group nearer the input learns at {r.lr_decay:g}x the rate of the next")
     if not parts:
         return None
-    return ("Pretrained weights: " + "; ".join(parts)
-            + " — so the new head's first, random gradients do not wreck the pretrained features "
-            "(discriminative rates, as fastai's fine_tune; measured on the built-in tasks).")
+    return "Pretrained weights: " + "; ".join(parts) + ", so the random new head does not wreck what they learned."
