@@ -385,3 +385,18 @@ def _is_python(pid: int) -> bool:
         return "transfer_core" in Path(f"/proc/{pid}/cmdline").read_text()
     except OSError:
         return False
+
+
+def test_head_warm_up_under_torchrun_unfreezes_on_every_rank(tmp_path):
+    """train.head_epochs under DDP: the warm-up trains on cached features, then every rank
+    unfreezes at the same epoch (a new DDP wrapper over the unfrozen model) and the run completes."""
+    cfg = {**PROBE, "backbones": [{"name": "resnet18", "weights": "none", "freeze": 3}],
+           "train": {**PROBE["train"], "epochs": 2, "head_epochs": 1}}
+    runs = tmp_path / "runs"
+    proc = torchrun("train", _write_yaml(tmp_path / "warm.yaml", cfg), "--runs-dir", runs,
+                    env=_env(TRANSFER_LAB_CACHE=str(tmp_path / "cache")))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = Run(Path(proc.stdout.strip().splitlines()[-1]))
+    assert run.status()["state"] == "completed"
+    assert [r["phase"] for r in run.metrics()] == ["head", "body"]
+    assert run.status()["feature_cache"]["head_warm_up"]["used"]
