@@ -216,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tabs", type=int, default=3)
     p.add_argument("--nice-browser", action="store_true",
                    help="diagnostic: run chromium at nice 19, so the ratio shows the server's own cost")
+    p.add_argument("--keep", action="store_true", help="keep the scratch folder (runs, logs) instead of removing it")
     args = p.parse_args(argv)
     if not Path(CHROMIUM).exists():
         print(f"error: chromium not found at {CHROMIUM} (apt-get install chromium)", file=sys.stderr)
@@ -232,39 +233,45 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="transfer-lab-dash-bench-"))
     print(f"bench_dashboard: {os.cpu_count()} CPUs, load average {'%.1f %.1f %.1f' % os.getloadavg()}; scratch {tmp}")
-    # Order: dashboard, CLI, dashboard, CLI (each side averaged: the load of a shared machine
-    # drifts). The CLI trains the dashboard run's own config.yaml. Then a dashboard run that
-    # nobody watches and the CLI at the dashboard's thread count split c) into its two causes.
-    ui_a_dir = dashboard_run(tmp, epochs, args.tabs, few_shot, args.nice_browser)
-    config = ui_a_dir / "config.yaml"
-    ui_a = _throughput(ui_a_dir)
-    cli_a = _throughput(cli_run(tmp, config, "cli-a"))
-    ui_b = _throughput(dashboard_run(tmp, epochs, args.tabs, few_shot, args.nice_browser))
-    cli_b = _throughput(cli_run(tmp, config, "cli-b"))
-    ui_0 = _throughput(dashboard_run(tmp, epochs, 0, few_shot))
-    cli_t = _throughput(cli_run(tmp, config, "cli-t", threads=ui_threads()))
-    ui_mean = Throughput((ui_a.all + ui_b.all) / 2, ui_a.epochs, (ui_a.steady + ui_b.steady) / 2)
-    cli_mean = Throughput((cli_a.all + cli_b.all) / 2, cli_a.epochs, (cli_a.steady + cli_b.steady) / 2)
+    try:
+        # Order: dashboard, CLI, dashboard, CLI (each side averaged: the load of a shared machine
+        # drifts). The CLI trains the dashboard run's own config.yaml. Then a dashboard run that
+        # nobody watches and the CLI at the dashboard's thread count split c) into its two causes.
+        ui_a_dir = dashboard_run(tmp, epochs, args.tabs, few_shot, args.nice_browser)
+        config = ui_a_dir / "config.yaml"
+        ui_a = _throughput(ui_a_dir)
+        cli_a = _throughput(cli_run(tmp, config, "cli-a"))
+        ui_b = _throughput(dashboard_run(tmp, epochs, args.tabs, few_shot, args.nice_browser))
+        cli_b = _throughput(cli_run(tmp, config, "cli-b"))
+        ui_0 = _throughput(dashboard_run(tmp, epochs, 0, few_shot))
+        cli_t = _throughput(cli_run(tmp, config, "cli-t", threads=ui_threads()))
+        ui_mean = Throughput((ui_a.all + ui_b.all) / 2, ui_a.epochs, (ui_a.steady + ui_b.steady) / 2)
+        cli_mean = Throughput((cli_a.all + cli_b.all) / 2, cli_a.epochs, (cli_a.steady + cli_b.steady) / 2)
 
-    th = ui_threads()
-    print(f"img/s over all {ui_a.epochs} epochs | from epoch 2 on (steady)")
-    print(f"  dashboard + {args.tabs} tabs ({th} torch thread(s)): {ui_mean.all:7.1f} | {ui_mean.steady:7.1f}"
-          f"   (runs: {ui_a.all:.1f}, {ui_b.all:.1f} | {ui_a.steady:.1f}, {ui_b.steady:.1f})")
-    print(f"  dashboard, no tab open          : {ui_0.all:7.1f} | {ui_0.steady:7.1f}")
-    print(f"  CLI ({_threads_default()} torch threads)           : {cli_mean.all:7.1f} | {cli_mean.steady:7.1f}"
-          f"   (runs: {cli_a.all:.1f}, {cli_b.all:.1f} | {cli_a.steady:.1f}, {cli_b.steady:.1f})")
-    print(f"  CLI with train.threads={th}         : {cli_t.all:7.1f} | {cli_t.steady:7.1f}")
-    for field, label in (("all", "all epochs"), ("steady", "steady")):
-        ui, cli, unwatched, cli_th = (getattr(x, field) for x in (ui_mean, cli_mean, ui_0, cli_t))
-        print(f"RATIO c) dashboard + {args.tabs} tabs / CLI, {label}: {ui / cli:.3f}  [goal >= 0.95]")
-        print(f"  = thread policy (CLI@{th} / CLI): {cli_th / cli:.3f}"
-              f"  x  in-app, unwatched / CLI@{th}: {unwatched / cli_th:.3f}"
-              f"  x  watched / unwatched: {ui / unwatched:.3f}")
-    for i, split in enumerate(CPU_SPLIT, start=1):
-        wall = split.pop("wall")
-        parts = ", ".join(f"{k} {v:.1f} s ({v / wall:.0%})" for k, v in split.items())
-        print(f"dashboard run {i}: {wall:.1f} s wall; CPU: {parts}")
-    print(f"end: load average {'%.1f %.1f %.1f' % os.getloadavg()}")
+        th = ui_threads()
+        print(f"img/s over all {ui_a.epochs} epochs | from epoch 2 on (steady)")
+        print(f"  dashboard + {args.tabs} tabs ({th} torch thread(s)): {ui_mean.all:7.1f} | {ui_mean.steady:7.1f}"
+              f"   (runs: {ui_a.all:.1f}, {ui_b.all:.1f} | {ui_a.steady:.1f}, {ui_b.steady:.1f})")
+        print(f"  dashboard, no tab open          : {ui_0.all:7.1f} | {ui_0.steady:7.1f}")
+        print(f"  CLI ({_threads_default()} torch threads)           : {cli_mean.all:7.1f} | {cli_mean.steady:7.1f}"
+              f"   (runs: {cli_a.all:.1f}, {cli_b.all:.1f} | {cli_a.steady:.1f}, {cli_b.steady:.1f})")
+        print(f"  CLI with train.threads={th}         : {cli_t.all:7.1f} | {cli_t.steady:7.1f}")
+        for field, label in (("all", "all epochs"), ("steady", "steady")):
+            ui, cli, unwatched, cli_th = (getattr(x, field) for x in (ui_mean, cli_mean, ui_0, cli_t))
+            print(f"RATIO c) dashboard + {args.tabs} tabs / CLI, {label}: {ui / cli:.3f}  [goal >= 0.95]")
+            print(f"  = thread policy (CLI@{th} / CLI): {cli_th / cli:.3f}"
+                  f"  x  in-app, unwatched / CLI@{th}: {unwatched / cli_th:.3f}"
+                  f"  x  watched / unwatched: {ui / unwatched:.3f}")
+        for i, split in enumerate(CPU_SPLIT, start=1):
+            wall = split.pop("wall")
+            parts = ", ".join(f"{k} {v:.1f} s ({v / wall:.0%})" for k, v in split.items())
+            print(f"dashboard run {i}: {wall:.1f} s wall; CPU: {parts}")
+        print(f"end: load average {'%.1f %.1f %.1f' % os.getloadavg()}")
+    finally:  # ~1 GB of runs and browser profiles: never left in /tmp (a full disk once failed CI)
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -8,10 +8,12 @@ test pays that once or twice.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -65,7 +67,12 @@ def torchrun(*args, nproc: int = 2, env: dict[str, str] | None = None, timeout: 
     """``python -m torch.distributed.run --nproc_per_node=N --master_port=<free> -m transfer_core ARGS``."""
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", f"--master_port={_free_port()}",
            "-m", "transfer_core", *map(str, args)]
-    return subprocess.run(cmd, cwd=ROOT, env=env or _env(), capture_output=True, text=True, timeout=timeout)
+    tmp = tempfile.mkdtemp(prefix="tl-torchrun-")  # torchrun's torchelastic_* folders: removed with it, not left in /tmp
+    try:
+        return subprocess.run(cmd, cwd=ROOT, env={**(env or _env()), "TMPDIR": tmp}, capture_output=True, text=True,
+                              timeout=timeout)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _write_yaml(path: Path, data: dict) -> Path:
