@@ -15,13 +15,13 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable
 
 import torch
 
 from .errors import WeightsError
 
-__all__ = ["PART_PATTERN", "part_name", "read_checkpoint", "checkpoint_bytes", "parts_of", "unused_parts"]
+__all__ = ["PART_PATTERN", "part_name", "read_checkpoint", "to_bytes", "checkpoint_bytes", "parts_of", "unused_parts"]
 
 PART_PATTERN = re.compile(r"frozen-e\d+\.pt")
 
@@ -75,14 +75,19 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
-def checkpoint_bytes(path: str | Path) -> bytes:
-    """Checkpoint ``path`` as one self-contained file's bytes (parts merged), e.g. for a download."""
+def to_bytes(obj: Any) -> bytes:
+    """``torch.save`` of ``obj`` into bytes (what a checkpoint or part file holds)."""
     buf = io.BytesIO()
-    torch.save(read_checkpoint(path), buf)
+    torch.save(obj, buf)
     return buf.getvalue()
 
 
-def unused_parts(folder: Path, keep: Mapping[str, Any] | list[str]) -> list[Path]:
+def checkpoint_bytes(path: str | Path) -> bytes:
+    """Checkpoint ``path`` as one self-contained file's bytes (parts merged), e.g. for a download."""
+    return to_bytes(read_checkpoint(path))
+
+
+def unused_parts(folder: Path, keep: Iterable[str]) -> list[Path]:
     """The part files in ``folder`` that no name in ``keep`` refers to."""
     keep = set(keep)
     return [p for p in Path(folder).glob("frozen-e*.pt") if PART_PATTERN.fullmatch(p.name) and p.name not in keep]

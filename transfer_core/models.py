@@ -38,6 +38,7 @@ __all__ = [
     "TransferModel",
     "FusionModel",
     "build_model",
+    "freeze_model",
     "load_weights_source",
     "param_groups",
 ]
@@ -278,13 +279,15 @@ def build_model(cfg: RunConfig, num_classes: int, runs_root: str | Path | None =
                 raise WeightsError(f"backbones.{i}.weights: {exc}") from None
             log.info("backbone %d %s: %s", i, bcfg.name, desc)
         bodies.append(body)
-    if cfg.method == "transfer":
-        model: nn.Module = TransferModel(bodies[0], num_classes)
-        model.freeze_to(cfg.backbones[0].freeze, cfg.train.bn_train_frozen)
-    else:
-        model = FusionModel(bodies, num_classes, cfg.fusion)
-        model.freeze_to([b.freeze for b in cfg.backbones], cfg.train.bn_train_frozen)
+    model: nn.Module = TransferModel(bodies[0], num_classes) if cfg.method == "transfer" else \
+        FusionModel(bodies, num_classes, cfg.fusion)
+    freeze_model(model, [b.freeze for b in cfg.backbones], cfg.train.bn_train_frozen)
     return model
+
+
+def freeze_model(model: nn.Module, settings: Sequence[int | str], bn_train_frozen: bool = False) -> None:
+    """Freeze each body of ``model`` to its setting (one per backbone, as ``backbones[i].freeze``)."""
+    model.freeze_to(list(settings) if isinstance(model, FusionModel) else settings[0], bn_train_frozen)
 
 
 def param_groups(model: nn.Module, lr: float, lr_decay: float) -> list[dict[str, Any]]:

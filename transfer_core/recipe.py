@@ -45,8 +45,13 @@ def pretrained(cfg: RunConfig) -> bool:
     return any(str(b.weights).strip() != "none" for b in cfg.backbones)
 
 
+def _probe_only(cfg: RunConfig) -> bool:
+    """Every body frozen whole: no body group ever trains."""
+    return all(str(b.freeze) == "all" for b in cfg.backbones)
+
+
 def _default_head_epochs(cfg: RunConfig) -> int:
-    if not HEAD_EPOCHS or not pretrained(cfg) or all(str(b.freeze) == "all" for b in cfg.backbones):
+    if not HEAD_EPOCHS or not pretrained(cfg) or _probe_only(cfg):
         return 0
     return min(HEAD_EPOCHS, cfg.train.epochs // 2)
 
@@ -68,7 +73,7 @@ def describe(cfg: RunConfig) -> str | None:
     if t.head_epochs is None and r.head_epochs:
         parts.append(f"the new head trains alone for {r.head_epochs} epoch{'s' if r.head_epochs != 1 else ''}, "
                      "then the body unfreezes")
-    if t.lr_decay is None and r.lr_decay != 1.0 and not all(str(b.freeze) == "all" for b in cfg.backbones):
+    if t.lr_decay is None and r.lr_decay != 1.0 and not _probe_only(cfg):
         parts.append(f"each layer group nearer the input learns at {r.lr_decay:g}x the rate of the next")
     if not parts:
         return None

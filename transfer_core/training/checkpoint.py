@@ -14,7 +14,6 @@ A failed write raises :class:`CheckpointError` and leaves the previous checkpoin
 from __future__ import annotations
 
 import copy
-import io
 import logging
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..checkpoint_files import part_name, parts_of, read_checkpoint, unused_parts
+from ..checkpoint_files import part_name, parts_of, read_checkpoint, to_bytes, unused_parts
 from ..config import to_dict
 from ..runs import Run, atomic_link_or_write, atomic_write_bytes
 from .callbacks import Callback, CheckpointError
@@ -87,11 +86,10 @@ def resume_state(trainer: Trainer, run: Run) -> int:
     run.truncate_metrics(trainer.epoch)
     lost = max(recorded - trainer.epoch, 0)
     if lost:
-        span = f"epoch {trainer.epoch + 1}" if lost == 1 else f"epochs {trainer.epoch + 1}–{recorded}"
-        msg = (f"resumed from the checkpoint of epoch {trainer.epoch}: {span} finished after it but were not saved "
-               f"(checkpoints are written at most every train.checkpoint_every_s seconds) and are trained again")
-        if lost == 1:
-            msg = msg.replace("were not saved", "was not saved").replace("and are trained", "and is trained")
+        span, were = (f"epoch {trainer.epoch + 1}", "was") if lost == 1 else (f"epochs {trainer.epoch + 1}–{recorded}", "were")
+        msg = (f"resumed from the checkpoint of epoch {trainer.epoch}: {span} finished after it but {were} not saved "
+               f"(checkpoints are written at most every train.checkpoint_every_s seconds) and "
+               f"{'is' if lost == 1 else 'are'} trained again")
         trainer.warnings.append(msg)
         log.warning("%s", msg)
     return lost
@@ -101,29 +99,19 @@ def _nbytes(t: torch.Tensor) -> int:
     return t.numel() * t.element_size()
 
 
-def _serialize(obj: Any) -> bytes:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
-
-
 class Checkpointer(Callback):
-    """``checkpoint.pt`` for a new best, the last epoch, at most every ``every_s`` seconds otherwise,
-    and at the end of the fit; ``best.pt`` linked to it when val_acc improved; frozen tensors once.
+    """``checkpoint.pt`` for a new best, the last epoch, at most every ``train.checkpoint_every_s``
+    seconds otherwise (0: every epoch), and at the end of the fit; ``best.pt`` linked to it when
+    val_acc improved; frozen tensors once."""
 
-    ``every_s`` None takes ``train.checkpoint_every_s`` of the trainer's config (0: every epoch).
-    ``bytes_written`` counts what it wrote (checkpoints and part files)."""
-
-    def __init__(self, run: Run, every_s: float | None = None):
+    def __init__(self, run: Run):
         self.run = run
-        self.every_s = every_s
         self.best = -1.0
-        self.bytes_written = 0
         self._pending: dict[str, Any] | None = None
 
     def on_fit_start(self, trainer: Trainer) -> None:
         self.best = trainer.best_val_acc  # a resumed run's best so far
-        self._interval = float(trainer.cfg.train.checkpoint_every_s if self.every_s is None else self.every_s)
+        self._interval = float(trainer.cfg.train.checkpoint_every_s)
         self._start_epoch = trainer.epoch
         self._at_start = self._versions(trainer)
         self._part: tuple[str, dict[str, tuple[int, int]]] | None = None
@@ -154,7 +142,7 @@ class Checkpointer(Callback):
                 self._part = ("", {})
             else:
                 name = part_name(self._start_epoch)
-                data = _serialize({k: sd[k].detach() for k in static})
+                data = to_bytes({k: sd[k].detach() for k in static})
                 self._write(self.run.dir / name, data, f"the frozen part of epoch {trainer.epoch}")
                 self._part = (name, {k: now[k] for k in static})
         name, kept = self._part
@@ -168,10 +156,9 @@ class Checkpointer(Callback):
             raise CheckpointError(
                 f"could not write {what} ({exc.strerror or exc}); the previous checkpoint is intact"
             ) from None
-        self.bytes_written += len(data)
 
     def _save(self, state: dict[str, Any], epoch: int, best: bool) -> None:
-        data = _serialize(state)
+        data = to_bytes(state)
         self._write(self.run.checkpoint_path, data, f"the checkpoint of epoch {epoch}")
         if best:  # best.pt is this same epoch's file: a hard link, not a second copy
             try:

@@ -27,31 +27,16 @@ log = logging.getLogger(__name__)
 
 
 class _BatchView(Dataset):
-    """Index a uint8 in-memory dataset by a whole batch of indices at once.
+    """Index in-memory tensors (uint8 images and labels, or cached features and labels) by a
+    whole batch of indices at once.
 
-    Why: per-item ``__getitem__`` + collate costs Python time per image; slicing the
-    uint8 tensor is one copy, and the float conversion then happens per batch on the
-    device (see :func:`to_model_input`). Same order, same values.
+    Why: per-item ``__getitem__`` + collate costs Python time per item; one index tensor
+    slices each tensor in one copy, and the float conversion of images then happens per
+    batch on the device (see :func:`to_model_input`). Same order, same values.
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
-        self.images = images
-        self.labels = labels
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
-    def __getitem__(self, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        i = torch.as_tensor(idx, dtype=torch.long)
-        return self.images[i], self.labels[i]
-
-
-class _TensorBatches(Dataset):
-    """A ``TensorDataset`` indexed by a whole batch: one index tensor for all its tensors
-    (TensorDataset turns the index list into a tensor once per tensor). Same values."""
-
-    def __init__(self, ds: TensorDataset):
-        self.tensors = ds.tensors
+    def __init__(self, *tensors: torch.Tensor):
+        self.tensors = tensors
 
     def __len__(self) -> int:
         return int(self.tensors[0].shape[0])
@@ -93,7 +78,7 @@ def make_loader(
     on_device = tensors and ds.tensors[0].device.type != "cpu"
     workers = 0 if tensors else num_workers
     pin = device.type == "cuda" and not on_device
-    batched: Dataset | None = _TensorBatches(ds) if tensors else batch_view(ds)
+    batched: Dataset | None = _BatchView(*ds.tensors) if tensors else batch_view(ds)
     if batched is not None:
         sampler = shard if shard is not None else (RandomSampler(ds, generator=gen) if train else SequentialSampler(ds))
         return DataLoader(

@@ -16,6 +16,7 @@ from torch import nn
 from ..config import RunConfig
 from ..errors import ConfigError
 from ..models import param_groups
+from ..recipe import resolve
 
 __all__ = ["build_optimizer", "CompiledForward"]
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 def build_optimizer(cfg: RunConfig, model: nn.Module, lr: float) -> torch.optim.Optimizer:
     """The run's optimizer over the model's trainable parameter groups (``lr_decay`` per group)."""
     t = cfg.train
-    groups = param_groups(model, lr, 1.0 if t.lr_decay is None else t.lr_decay)  # None: resolved by the recipe upstream
+    groups = param_groups(model, lr, resolve(cfg).train.lr_decay)  # None: the recipe's rate (as the run will train)
     if not groups:
         raise ConfigError("backbones", "nothing to train: every parameter is frozen")
     if t.optimizer == "sgd":

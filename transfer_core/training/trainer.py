@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from ..config import RunConfig
 from ..data import DataBundle
-from ..models import FusionModel
+from ..models import FusionModel, freeze_model
 from ..recipe import resolve
 from ..runs import Run
 from .callbacks import Callback, Diverged, StopTraining
@@ -132,10 +132,7 @@ class Trainer:
             self.warm_up_features = self.feature_info()
         self.warming = warm
         cfg, model, t = self.cfg, self.model, self.cfg.train
-        if isinstance(model, FusionModel):
-            model.freeze_to(["all"] * len(self._freeze) if warm else self._freeze, t.bn_train_frozen)
-        elif hasattr(model, "freeze_to"):
-            model.freeze_to("all" if warm else self._freeze[0], t.bn_train_frozen)
+        freeze_model(model, ["all"] * len(self._freeze) if warm else self._freeze, t.bn_train_frozen)
         self.optimizer = build_optimizer(cfg, model, t.lr)
         # Feature cache: with every body fully frozen, train on features extracted once.
         self.cached, self.cache_reason = cache_decision(cfg, model)
