@@ -246,6 +246,10 @@ def _parser() -> argparse.ArgumentParser:
     runs_dir_arg(ex)
     ex.set_defaults(fn=cmd_export)
 
+    from .sweeps.command import add_parser as add_sweep_parser
+
+    add_sweep_parser(sub, runs_dir_arg)
+
     b = sub.add_parser("backbones", help="list backbones")
     b.add_argument("--all", action="store_true", help="every torchvision classifier, not only the curated list")
     b.set_defaults(fn=cmd_backbones)
