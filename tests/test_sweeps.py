@@ -156,6 +156,8 @@ def test_cli_sweep_writes_every_table_and_they_match_the_run_folders(tmp_path):
     for t in res.trials:
         run = RunStore(runs).get(t["run_id"])
         assert _close(t["val_acc"], run.summary().val_acc)
+        assert t["wall_s"] >= t["train_s"] > 0  # the whole trial includes its set-up
+        assert _close(t["wall_s"], run.read_json("sweep.json")["wall_s"])
 
     summary, paired = _recomputed(runs, spec)
     assert len(res.summary) == 4 and len(summary) == 4

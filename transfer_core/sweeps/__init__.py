@@ -33,5 +33,6 @@ Trial row (``trials.csv``, and the dicts ``read_results`` returns): ``trial`` (0
 one column per axis (its label: the value for a dotted axis, the name for a named one),
 one per search parameter, ``seed``, ``run_id``, ``state`` (pending | running | completed |
 failed | stopped), ``val_acc`` (final epoch), ``best_val_acc``, ``train_s`` (sum of the
-epochs' seconds).
+epochs' seconds) and ``wall_s`` (the whole trial as a user waits for it: data, feature
+extraction, checkpoints). ``summary.csv`` summarises val_acc, train_s and wall_s.
 """

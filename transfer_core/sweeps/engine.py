@@ -193,8 +193,9 @@ class _Heartbeat:
 def _run_result(run: Run) -> dict[str, Any]:
     s = run.summary()
     metrics = run.metrics()
+    rec = run.read_json("sweep.json") if (run.dir / "sweep.json").is_file() else {}
     return {"run_id": run.id, "state": s.state, "val_acc": s.val_acc, "best_val_acc": s.best_val_acc,
-            "train_s": sum(float(m.get("seconds") or 0) for m in metrics)}
+            "train_s": sum(float(m.get("seconds") or 0) for m in metrics), "wall_s": (rec or {}).get("wall_s")}
 
 
 def _find_run(store: RunStore, sweep_id: str, number: int, seed: int, hint: str | None) -> Run | None:
@@ -218,8 +219,10 @@ def _train_one(spec: SweepSpec, path: Path, trial: _Frozen, point: dict, seed: i
     run = _find_run(store, path.name, trial.number, seed, rec.get("run_id"))
     if run is not None and run.status().get("state") == "completed":
         return _run_result(run)  # finished before its worker could record it: never trained twice
+    t0 = time.perf_counter()
     if run is not None:
         result = resume_training(run.id, store.root, stop_event=stop)
+        wall = float(run.read_json("sweep.json").get("wall_s") or 0)  # what the interrupted part took
     else:
         cfg = resolve(spec.trial_config(point, seed, params))
         run = store.create(cfg, state="queued")
@@ -227,7 +230,12 @@ def _train_one(spec: SweepSpec, path: Path, trial: _Frozen, point: dict, seed: i
                                       "seed": seed, "point": point, "params": params})
         trial.set_user_attr(key, {"run_id": run.id})
         result = run_training(cfg, store.root, run=run, stop_event=stop)
-    return {**_run_result(result.run or run), "state": result.state}
+        wall = 0.0
+    run = result.run or run
+    # the whole trial as a user waits for it (data, feature extraction, checkpoints), beside the epochs' train_s
+    record = {**run.read_json("sweep.json"), "wall_s": wall + time.perf_counter() - t0}
+    run.write_json("sweep.json", record)
+    return {**_run_result(run), "state": result.state}
 
 
 def ensure_before(spec: SweepSpec, runs_root: Path, stop: threading.Event | None = None,
@@ -285,7 +293,7 @@ def trial_rows(spec: SweepSpec, study: Any) -> list[dict[str, Any]]:
                 state = "stopped" if (t.user_attrs.get("owner") or {}).get("released") else "running"
             rows.append({"trial": t.number, **point, **params, "seed": seed, "run_id": res.get("run_id"),
                          "state": state, "val_acc": res.get("val_acc"), "best_val_acc": res.get("best_val_acc"),
-                         "train_s": res.get("train_s")})
+                         "train_s": res.get("train_s"), "wall_s": res.get("wall_s")})
             seen.add((tuple(str(point[a]) for a in spec.axes), seed))
     if not spec.is_search:
         number = n
@@ -293,7 +301,7 @@ def trial_rows(spec: SweepSpec, study: Any) -> list[dict[str, Any]]:
             for seed in spec.seeds:
                 if (tuple(str(point[a]) for a in spec.axes), seed) not in seen:
                     rows.append({"trial": number, **point, "seed": seed, "run_id": None, "state": "pending",
-                                 "val_acc": None, "best_val_acc": None, "train_s": None})
+                                 "val_acc": None, "best_val_acc": None, "train_s": None, "wall_s": None})
                     number += 1
     return rows
 

@@ -28,7 +28,8 @@ __all__ = ["SWEEPS", "sweep_dir", "init_folder", "write_state", "read_state", "w
            "SweepResults", "TRIAL_COLUMNS", "sweep_folders"]
 
 SWEEPS = "_sweeps"
-TRIAL_COLUMNS = ("seed", "run_id", "state", "val_acc", "best_val_acc", "train_s")
+TRIAL_COLUMNS = ("seed", "run_id", "state", "val_acc", "best_val_acc", "train_s", "wall_s")
+METRICS = ("val_acc", "train_s", "wall_s")  # summarised per grid point
 
 
 def sweep_dir(spec: SweepSpec, runs_root: str | os.PathLike | None = None) -> Path:
@@ -81,7 +82,7 @@ def write_tables(path: Path, spec: SweepSpec, rows: list[dict[str, Any]]) -> Non
     rows = sorted(rows, key=lambda r: (r["trial"], r["seed"]))
     stats.write_csv(path / "trials.csv", rows, _columns(spec))
     axes = _summary_axes(spec, rows)
-    summary = stats.summarize(rows, axes)
+    summary = stats.summarize(rows, axes, metrics=METRICS)
     stats.write_csv(path / "summary.csv", summary, [*axes, *_metric_columns()])
     stats.write_csv(path / "paired.csv", stats.paired(rows, axes) if not spec.is_search else [], _paired_columns(axes))
 
@@ -95,7 +96,7 @@ def _summary_axes(spec: SweepSpec, rows: list[dict[str, Any]]) -> dict[str, list
 
 
 def _metric_columns() -> list[str]:
-    return ["n"] + [f"{m}_{s}" for m in ("val_acc", "train_s") for s in ("mean", "std", "ci_low", "ci_high")]
+    return ["n"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "std", "ci_low", "ci_high")]
 
 
 def _paired_columns(axes: dict[str, list[Any]]) -> list[str]:
