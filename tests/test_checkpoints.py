@@ -177,3 +177,22 @@ def test_a_missing_frozen_part_is_a_one_line_weights_error(runs_root):
     (res.run.dir / "frozen-e0.pt").unlink()
     with pytest.raises(WeightsError, match="needs frozen-e0.pt beside it, which is missing"):
         load_run_model(res.run)
+
+
+def test_a_completed_runs_checkpoint_drops_the_optimizer_and_still_predicts_and_is_a_source(runs_root):
+    res = run_training(tiny_config(train__epochs=2, train__checkpoint_every_s=0), runs_root)
+    assert res.state == "completed"
+    final = read_checkpoint(res.run.checkpoint_path)
+    assert "optimizer" not in final and final["epoch"] == 2  # nothing is left to resume after the last epoch
+    assert load_run_model(res.run).model is not None
+    child = run_training(tiny_config(backbones=[{"name": "resnet18", "weights": f"run:{res.run.id}", "freeze": 2}],
+                                     train__epochs=1), runs_root)
+    assert child.state == "completed"
+
+
+def test_checkpoint_best_off_writes_no_best_file_and_only_the_final_epoch(runs_root, writes):
+    res = run_training(tiny_config(train__epochs=3, train__checkpoint_best=False), runs_root)
+    assert res.state == "completed"
+    assert not res.run.best_path.exists()
+    assert Counter(writes)["checkpoint.pt"] == 1  # the default 60 s interval never fell due in a 1 s run
+    assert read_checkpoint(res.run.checkpoint_path)["epoch"] == 3

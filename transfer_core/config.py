@@ -97,6 +97,7 @@ class TrainConfig:
     feature_cache: bool = True  # fully frozen backbones: extract features once (cached on disk), train the head on them
     compile: bool = False  # torch.compile the model for training (first epoch slower; falls back to eager if it fails)
     checkpoint_every_s: float = 60.0  # checkpoint.pt at most this often, and always for a new best, the last epoch, Stop; 0 = every epoch
+    checkpoint_best: bool = True  # also write checkpoint.pt + best.pt for every new best (a sweep's trials: off, their final model counts)
 
 
 @dataclass

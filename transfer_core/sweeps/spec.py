@@ -63,6 +63,8 @@ class SweepSpec:
         overrides.update(params or {})
         data = apply_overrides(self.base, [f"{k}={json.dumps(v)}" for k, v in overrides.items()])
         data["seed"] = int(seed)
+        # the trial's final model is its result: no checkpoint per new best (a trial is short; disk and time saved)
+        data.setdefault("train", {})["checkpoint_best"] = False
         data["name"] = f"{self.name}: {point_label(point, params)}" if (point or params) else self.name
         return validate(from_dict(data))
 

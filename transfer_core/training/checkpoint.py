@@ -48,7 +48,6 @@ def trainer_state(trainer: Trainer, model: dict[str, torch.Tensor] | None = None
     holding the rest)."""
     state = {
         "model": trainer.model.state_dict() if model is None else model,
-        "optimizer": trainer.optimizer.state_dict(),
         "epoch": trainer.epoch,
         "best_val_acc": trainer.best_val_acc,
         "config": to_dict(trainer.cfg),
@@ -56,6 +55,8 @@ def trainer_state(trainer: Trainer, model: dict[str, torch.Tensor] | None = None
         "preprocessing": dict(trainer.bundle.preprocessing),
         "torch_rng": torch.get_rng_state(),
     }
+    if trainer.epoch < trainer.cfg.train.epochs:  # after the last epoch nothing is left to resume: 2/3 of an Adam checkpoint saved
+        state["optimizer"] = trainer.optimizer.state_dict()
     if parts:
         state["model_parts"] = list(parts)
     return state
@@ -68,7 +69,8 @@ def restore_trainer(trainer: Trainer, ckpt: dict[str, Any]) -> None:
     optimizer's parameter groups are that phase's."""
     trainer.enter_epoch(int(ckpt["epoch"]))
     trainer.model.load_state_dict(ckpt["model"])
-    trainer.optimizer.load_state_dict(ckpt["optimizer"])
+    if "optimizer" in ckpt:  # absent from a final epoch's checkpoint (nothing left to train)
+        trainer.optimizer.load_state_dict(ckpt["optimizer"])
     trainer.epoch = int(ckpt["epoch"])
     trainer.best_val_acc = float(ckpt.get("best_val_acc", -1.0))
     if isinstance(ckpt.get("torch_rng"), torch.Tensor):
@@ -176,7 +178,7 @@ class Checkpointer(Callback):
         self._best_parts = best_parts
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, Any]) -> None:
-        improved = metrics["val_acc"] > self.best
+        improved = metrics["val_acc"] > self.best and trainer.cfg.train.checkpoint_best
         if improved:
             self.best = metrics["val_acc"]
         model, parts = self._split(trainer)
