@@ -258,3 +258,16 @@ def test_search_samples_with_tpe_and_runs_each_point_over_the_seeds(tmp_path):
     assert len(lrs) == 2 and all(1e-4 <= lr <= 1e-2 for lr in lrs)
     for t in res.trials:
         assert RunStore(runs).get(t["run_id"]).config().train.lr == pytest.approx(t["train.lr"])
+
+
+def test_a_database_storage_url_serves_the_workers_and_lines_show_every_workers_trials(tmp_path):
+    runs = tmp_path / "runs"
+    data = {"name": "rdb", "base": {**TARGET, "backbones": [{"name": "resnet18", "weights": "none", "freeze": 0}]},
+            "seeds": [0, 1, 2], "axes": {"train.lr": [0.001, 0.003]}}
+    r = _cli(["sweep", str(_write(tmp_path, data)), "--workers", "2", "--storage", f"sqlite:///{tmp_path / 'o.db'}"], runs)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "o.db").is_file() and not list(runs.glob("_sweeps/*/optuna.journal"))
+    counts = [int(line.split("/")[0][1:]) for line in r.stdout.splitlines() if line.startswith("[")]
+    assert len(counts) == 6 and max(counts) == 6  # one line per trial, from both workers
+    recs = _trial_runs(runs)
+    assert len(recs) == 6 and len({(rec["trial"], rec["seed"]) for rec in recs}) == 6

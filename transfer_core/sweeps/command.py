@@ -28,12 +28,12 @@ def add_parser(sub: Any, runs_dir_arg: Any) -> None:
     sw.set_defaults(fn=cmd_sweep)
 
 
-def _line(row: dict[str, Any], total: int, done: list[int]) -> str:
-    done[0] += 1
+def _line(row: dict[str, Any], total: int) -> str:
     acc = f"val acc {row['val_acc']:.1%}" if row.get("val_acc") is not None else row.get("state", "?")
     what = ", ".join(f"{k}={v}" for k, v in row.items()
-                     if k not in ("trial", "seed", "run_id", "state", "val_acc", "best_val_acc", "train_s"))
-    return f"[{done[0]}/{total}] {what}{', ' if what else ''}seed {row['seed']}: {acc} ({row.get('train_s') or 0:.1f} s)"
+                     if k not in ("trial", "seed", "run_id", "state", "val_acc", "best_val_acc", "train_s", "wall_s", "n_done"))
+    return (f"[{row.get('n_done', '?')}/{total}] {what}{', ' if what else ''}seed {row['seed']}: {acc} "
+            f"({row.get('wall_s') or 0:.1f} s)")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -58,15 +58,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     else:
         spec = load_sweep(args.sweep)
         root = args.runs_dir
-    if args.worker:  # a child of a launcher: take trials, nothing else
-        _with_sigint(lambda stop: run_worker(spec, path, Path(root), args.storage, stop))
-        return EXIT_OK
-    done = [sweep_folder.read_results(path).n_done] if path is not None and (path / "trials.csv").is_file() else [0]
     total = spec.n_trials
 
     def on_trial(row: dict[str, Any]) -> None:
         if not args.quiet:
-            print(_line(row, total, done), flush=True)
+            print(_line(row, total), flush=True)
+
+    if args.worker:  # a child of a launcher: take trials (its lines go to the launcher's terminal), nothing else
+        _with_sigint(lambda stop: run_worker(spec, path, Path(root), args.storage, stop, on_trial))
+        return EXIT_OK
 
     def say(msg: str) -> None:
         if not args.quiet:
@@ -75,7 +75,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"sweep {spec.name}: {total} trials ({len(spec.seeds)} seeds), {args.workers} worker(s)",
               file=sys.stderr, flush=True)
-    out = _with_sigint(lambda stop: run_sweep(spec, root, args.workers, args.storage, stop, on_trial, say, path))
+    out = _with_sigint(lambda stop: run_sweep(spec, root, args.workers, args.storage, stop,
+                                              None if args.quiet else on_trial, say, path))
     state = sweep_folder.read_state(out)
     print(f"{state.get('state')}: {state.get('message', '')}", file=sys.stderr)
     print(out)

@@ -355,10 +355,11 @@ def run_worker(spec: SweepSpec, path: Path, runs_root: Path, storage: str | None
         with _ACTIVE_LOCK:
             _ACTIVE.discard((study.study_name, trial.number))
         done += 1
-        refresh(spec, path, study)
+        rows = refresh(spec, path, study)
+        finished = sum(1 for r in rows if r["state"] in ("completed", "failed"))  # by every worker
         for r in results:
             if on_trial is not None:
-                on_trial({"trial": trial.number, **r})
+                on_trial({"trial": trial.number, **r, "n_done": finished})
     return done
 
 

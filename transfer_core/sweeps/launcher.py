@@ -25,9 +25,9 @@ from .spec import SweepSpec
 __all__ = ["run_sweep", "worker_command"]
 
 
-def worker_command(path: Path, runs_root: Path, storage: str | None) -> list[str]:
-    cmd = [sys.executable, "-m", "transfer_core", "sweep", "--resume", str(path), "--worker", "--quiet",
-           "--runs-dir", str(runs_root)]
+def worker_command(path: Path, runs_root: Path, storage: str | None, quiet: bool) -> list[str]:
+    cmd = [sys.executable, "-m", "transfer_core", "sweep", "--resume", str(path), "--worker",
+           "--runs-dir", str(runs_root), *(["--quiet"] if quiet else [])]
     return cmd + (["--storage", storage] if storage else [])
 
 
@@ -52,7 +52,8 @@ def run_sweep(spec: SweepSpec, runs_root: str | os.PathLike | None = None, worke
         refresh(spec, path, open_study(spec, path, storage))
         if workers > 1:
             env = {**os.environ, "OMP_NUM_THREADS": str(_threads(workers))}
-            children = [subprocess.Popen(worker_command(path, root, storage), env=env) for _ in range(workers - 1)]
+            quiet = on_trial is None  # the CLI prints trial lines: so do its workers, on the same terminal
+            children = [subprocess.Popen(worker_command(path, root, storage, quiet), env=env) for _ in range(workers - 1)]
             import torch
 
             torch.set_num_threads(_threads(workers))
