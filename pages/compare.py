@@ -15,6 +15,7 @@ from dashboard import charts
 from dashboard.formatting import run_title
 from dashboard.state import run_store
 from transfer_core.compare import best_and_spread, comparison_rows, config_diff, diff_table, not_comparable, run_kind
+from transfer_core.seeds import ONE_SEED, experiment_link, paired_text, seed_index, seed_key, spread_text
 
 MAX_DEFAULT = 3
 
@@ -77,15 +78,58 @@ if odd and ref is not None:
         icon=":material/warning:",
     )
 
-rows = [{"run": _short(r["id"]), **r} for r in comparison_rows([by_id[rid] for rid in picked], configs, odd)]
+seeds = seed_index(summaries, configs_all)  # completed runs by experiment: their siblings over seeds
+over_seeds = {rid: seeds.summary(rid, configs[rid]) for rid in picked}
+rows = [{"run": _short(r["id"]), **r, "seeds": over_seeds[r["id"]]["n"]}
+        for r in comparison_rows([by_id[rid] for rid in picked], configs, odd)]
 best, spread = best_and_spread(rows)
 m = st.columns(4)
 m[0].metric("Runs", len(picked))
 if best is not None:
-    m[1].metric("Best final val accuracy", f"{best['final val acc']:.1%}")
+    m[1].metric("Best final val accuracy", f"{best['final val acc']:.1%}",
+                help=f"{best['run']}: {spread_text(over_seeds[best['id']])} with its settings")
     m[2].metric("Best run", best["kind"], help=best["run"])
     if spread is not None:
         m[3].metric("Spread (best − worst)", f"{spread:.1%}", help="between the comparable runs")
+
+
+def _over_seeds() -> None:
+    """Each picked experiment over its seeds (mean ± 95 % interval), paired differences between
+    experiments that both have several seeds, and "one seed" (with the experiment) where not."""
+    groups: dict[str, list[str]] = {}  # picked runs by experiment (siblings picked together show once)
+    for rid in picked:
+        groups.setdefault(seed_key(configs[rid]), []).append(rid)
+    lines, single = [], []
+    for members in groups.values():
+        head, summ = members[0], over_seeds[members[0]]
+        names = ", ".join(_short(r) for r in members)
+        if summ["n"] >= 2:
+            lines.append(f"- **{names}**: {spread_text(summ)}, seeds {', '.join(map(str, summ['seeds']))} "
+                         "(mean ± 95 % interval over the completed runs with these settings)")
+        else:
+            acc = by_id[head].val_acc
+            lines.append(f"- **{names}**: {'—' if acc is None else f'{acc * 100:.1f} %'}, {ONE_SEED}")
+            single.append(names)
+    multi = [ms[0] for ms in groups.values() if over_seeds[ms[0]]["n"] >= 2 and ms[0] not in odd]
+    kinds = [run_kind(configs[r]) for r in multi]
+    for i, first in enumerate(multi):
+        for second in multi[i + 1:]:
+            a, b = first, second
+            if run_kind(configs[a]) == "scratch" and run_kind(configs[b]) != "scratch":
+                a, b = b, a  # the gap is read from scratch up
+            ka, kb = run_kind(configs[a]), run_kind(configs[b])
+            unique = ka != kb and kinds.count(ka) == 1 and kinds.count(kb) == 1  # a kind names one experiment
+            la, lb = (ka, kb) if unique else (_short(a), _short(b))
+            p = seeds.paired(a, b, configs[a], configs[b])
+            lines.append(f"- Paired by seed: {paired_text(p, la, lb)}.")
+    st.subheader("Over seeds")
+    st.markdown("\n".join(lines))
+    if single:
+        st.info(f"**One seed** for {'; '.join(single)}: a single run is one draw, and with few labels another "
+                f"seed can move its accuracy by several points. {experiment_link()}", icon=":material/casino:")
+
+
+_over_seeds()
 
 st.plotly_chart(charts.compare_curves_figure({_short(rid): store.get(rid).metrics() for rid in picked}),
                 key="cmp_curves", config={"displayModeBar": False})
@@ -99,6 +143,8 @@ st.dataframe(
         "final val acc": st.column_config.ProgressColumn("final val acc", format="percent", min_value=0, max_value=1),
         "best val acc": st.column_config.NumberColumn("best val acc", format="percent"),
         "comparable": st.column_config.CheckboxColumn("comparable", help="same dataset and classes as most runs"),
+        "seeds": st.column_config.NumberColumn("seeds", help="completed runs with these settings and another seed "
+                                                             "(this one included)"),
     },
 )
 

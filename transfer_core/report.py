@@ -25,6 +25,7 @@ from .compare import run_kind
 from .insights.fusion import alpha_trajectory
 from .metrics import normalise_confusion
 from .runs import Run, RunStore, atomic_write_text
+from .seeds import seed_note
 
 __all__ = ["html_report", "write_report", "REPORT_NAME"]
 
@@ -311,11 +312,16 @@ def html_report(run: Run | str | Path, runs_root: str | Path | None = None, samp
         _card("Best epoch accuracy", _pct(summary.best_val_acc), "best validation accuracy of any epoch"),
         _card("Epochs", f"{summary.epochs_done} / {summary.epochs}", "passes over the training images"),
         _card("Training time", _duration(status), str(status.get("device", "")) or ""),
-        "</div>",
     ]
+    try:  # siblings over seeds: completed runs of the run's store (its folder's parent) with the same settings
+        note = seed_note(RunStore(run.dir.parent), run.id, cfg) if summary.state == "completed" else None
+    except Exception as exc:  # noqa: BLE001 - the report renders without it
+        log.warning("report: no seed comparison for %s: %s", run.id, exc)
+        note = None
+    out.append((_card("Over seeds", note["card"], note["sub"]) if note else "") + "</div>")
     verdict = _verdict(summary.val_acc, n_classes, per_class, conf)
     if verdict:
-        out.append(f"<p class='verdict'>{verdict}</p>")
+        out.append(f"<p class='verdict'>{verdict}{' ' + _esc(note['sentence']) if note else ''}</p>")
 
     out.append("<section id='summary'><h2>How this model was trained</h2>")
     out.append(f"<p class='lead'>{_esc(_KIND_TEXT.get(kind, kind))}.</p><table><tbody>")
