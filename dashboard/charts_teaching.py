@@ -53,7 +53,9 @@ def compare_curves_figure(series: Mapping[str, Sequence[Mapping[str, Any]]]) -> 
 
 
 def kind_bar_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
-    """Final validation accuracy per run (horizontal bars), coloured and labelled by kind."""
+    """Final validation accuracy per run (horizontal bars), coloured and labelled by kind; where a row
+    carries ``n`` ≥ 2 with ``mean``/``ci_low``/``ci_high`` (its settings over seeds), a diamond at the mean
+    with the 95 % interval."""
     fig = go.Figure()
     for kind, color in KIND_COLORS.items():
         sub = [r for r in rows if r["kind"] == kind]
@@ -65,6 +67,16 @@ def kind_bar_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
             text=[f"{kind} · {r['val_acc']:.1%}" if r["val_acc"] is not None else kind for r in sub],
             textposition="auto", insidetextanchor="start",
             hovertemplate="%{y}<br>final val acc %{x:.1%}<extra>" + kind + "</extra>",
+        )
+    spread = [r for r in rows if (r.get("n") or 0) >= 2 and r.get("ci_low") is not None]
+    if spread:  # the run's settings over seeds: mean and 95 % interval over the bar of this one run
+        fig.add_scatter(
+            y=[r["label"] for r in spread], x=[r["mean"] for r in spread], mode="markers", name="mean over seeds",
+            marker=dict(symbol="diamond", size=10, color="#111"),
+            error_x=dict(type="data", symmetric=False, color="#111", thickness=2,
+                         array=[r["ci_high"] - r["mean"] for r in spread], arrayminus=[r["mean"] - r["ci_low"] for r in spread]),
+            customdata=[r["n"] for r in spread],
+            hovertemplate="%{y}<br>mean over %{customdata} seeds %{x:.1%} (95 % interval)<extra></extra>",
         )
     order = [r["label"] for r in rows]
     fig.update_layout(

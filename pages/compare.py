@@ -134,7 +134,7 @@ _over_seeds()
 st.plotly_chart(charts.compare_curves_figure({_short(rid): store.get(rid).metrics() for rid in picked}),
                 key="cmp_curves", config={"displayModeBar": False})
 st.plotly_chart(charts.kind_bar_figure([{"label": r["run"] + ("" if r["comparable"] else " (other classes)"),
-                                     "val_acc": r["final val acc"], "kind": r["kind"]}
+                                     "val_acc": r["final val acc"], "kind": r["kind"], **over_seeds[r["id"]]}
                                     for r in rows]), key="cmp_kinds", config={"displayModeBar": False})
 
 st.dataframe(

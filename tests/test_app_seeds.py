@@ -113,3 +113,15 @@ def test_demo_panel_over_seeds_when_siblings_exist(runs_root):
             "accuracy on the target classes") in text
     assert "transfer 85.0 ± 12.4 % (3 seeds), scratch 64.7 ± 12.5 % (3 seeds)" in text
     assert "On one seed" not in text
+
+
+def test_kind_bars_carry_the_mean_and_interval_over_seeds_where_there_are_seeds():
+    from dashboard.charts import kind_bar_figure
+
+    fig = kind_bar_figure([
+        {"label": "transfer", "val_acc": 0.8, "kind": "transfer", "n": 3, "mean": 0.78, "ci_low": 0.7, "ci_high": 0.86},
+        {"label": "scratch", "val_acc": 0.5, "kind": "scratch", "n": 1, "mean": 0.5, "ci_low": None, "ci_high": None},
+    ])
+    marks = [t for t in fig.data if t.type == "scatter"]
+    assert len(marks) == 1 and list(marks[0].y) == ["transfer"] and marks[0].x[0] == 0.78
+    assert marks[0].error_x.array[0] == pytest.approx(0.08) and marks[0].error_x.arrayminus[0] == pytest.approx(0.08)
