@@ -23,6 +23,7 @@ PAGES = {
     "predict": st.Page("pages/predict.py", title="Predict", icon=":material/image_search:", url_path="predict"),
     "compare": st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
     "insights": st.Page("pages/insights.py", title="Insights", icon=":material/lightbulb:", url_path="insights"),
+    "experiments": st.Page("pages/experiments.py", title="Experiments", icon=":material/science:", url_path="experiments"),
 }
 # The menu goes to the browser before the heavy imports below (torch: seconds on a cold
 # start), so the first page after a server start never shows Streamlit's file-name menu.

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["mean_ci", "t_quantile", "summarize", "paired", "write_csv", "read_csv", "METRICS"]
+__all__ = ["as_number", "mean_ci", "t_quantile", "summarize", "paired", "write_csv", "read_csv", "METRICS"]
 
 METRICS = ("val_acc", "train_s")
 
@@ -41,6 +41,15 @@ def _finite(values: Iterable[Any]) -> list[float]:
         if not math.isnan(f):
             out.append(f)
     return out
+
+
+def as_number(v: Any) -> float | None:
+    """A table cell as a float: None for empty, non-numeric and NaN."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
 
 
 def t_quantile(p: float, df: int) -> float:

@@ -1,0 +1,396 @@
+"""The built-in experiments: four questions a class or a stakeholder asks, each a sweep spec.
+
+* ``labels`` — How many labels does transfer save? The guided demo's target task
+  (``examples/target_mnist_5-9_transfer.yaml``: mnist5k digits 5–9, 32 px, resnet18 from
+  ``run:source-mnist-0-4``) over label budgets, from scratch, transferred (freeze 3) and as
+  a linear probe (freeze all).
+* ``freeze`` — How deep to freeze? The same transfer at 10 labels per class, 0…4 of
+  resnet18's 5 layer groups frozen, and all of them.
+* ``alpha`` — Which α? Fusion (α-sum) of two frozen pretrained bodies (the resnet18 source
+  and a shufflenet_v2_x1_0 trained on the same source task), fixed α₁ from 0 to 1 against
+  learned α. (Not mobilenet_v3_small: its BatchNorm momentum of 0.01 leaves the running
+  statistics of a short source run unsettled, and at 32 px its eval-mode features were
+  constant — 20 % validation accuracy, chance, on 5 classes.)
+* ``parts`` — Fusion against its parts: each body alone (linear probe), concatenation, and
+  the α-sum with learned α.
+
+Each has a ``default`` size (5 seeds) and a ``quick`` one (3 seeds, fewer points and
+epochs: a live class). :func:`spec_mapping` gives the sweep as a plain mapping (inline
+``base`` and ``before`` configs, so nothing depends on the working folder), and
+:func:`estimate_s` its time on a 2-core CPU box. ``TRANSFER_LAB_EXPERIMENT`` (read at
+call time) shrinks every experiment for tests, like ``TRANSFER_LAB_DEMO``:
+``TRANSFER_LAB_EXPERIMENT="dataset=digits,epochs=1,source_epochs=1,image_size=16,seeds=2,budgets=2 5"``
+(keys: the fields of :class:`Shrink`).
+
+Time model (:func:`trial_seconds`), measured on this 2-core CPU box (bench/bench_sweep.py,
+the ``labels`` experiment at 15 epochs, trials.csv of 2026-12-03, idle box): a trial costs
+~0.7 s outside its epochs (run folder, model, final checkpoint), and per epoch ~5.1 ms per
+training image (resnet18, 32 px, batch 16, forward and backward) plus ~0.42 ms per
+validation image; a fully frozen body trains its head on cached features (one forward
+pass per image, then next to nothing per epoch). Other sizes scale with (image_size/32)²,
+other backbones by a rough relative cost. Once a sweep has finished trials,
+:func:`remaining_s` scales the model by what they really took.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from ..errors import ConfigError
+
+__all__ = ["EXPERIMENT_ENV", "SIZES", "Experiment", "EXPERIMENTS", "Shrink", "shrink", "get_experiment",
+           "spec_mapping", "spec_yaml", "load_builtin", "trial_seconds", "spec_seconds", "estimate_s",
+           "remaining_s", "before_pending", "experiment_of"]
+
+EXPERIMENT_ENV = "TRANSFER_LAB_EXPERIMENT"
+SIZES = ("default", "quick")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    id: str
+    title: str  # the question
+    description: str  # one line
+    chart: str  # which figure answers it: labels | freeze | alpha | parts
+
+
+EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (
+    Experiment("labels", "How many labels does transfer save?",
+               "Digits 5–9 with 1 to 50 labels per class: from scratch, transferred from a source trained on "
+               "digits 0–4 (3 groups frozen), and as a linear probe (all frozen).", "labels"),
+    Experiment("freeze", "How deep to freeze?",
+               "The transfer at 10 labels per class with 0 to 5 of resnet18's layer groups frozen: accuracy "
+               "and training time.", "freeze"),
+    Experiment("alpha", "Which α?",
+               "Fusion of two frozen pretrained bodies (resnet18 and shufflenet_v2_x1_0, both trained on "
+               "digits 0–4), α-sum with a fixed α₁ from 0 to 1 against a learned α.", "alpha"),
+    Experiment("parts", "Fusion against its parts",
+               "Each pretrained body alone (linear probe), their concatenation, and the α-sum with learned α, "
+               "at 10 labels per class.", "parts"),
+)}
+
+
+@dataclass(frozen=True)
+class Shrink:
+    """Overrides of every experiment's sizes (tests, slow machines); None keeps the experiment's own."""
+
+    dataset: str | None = None  # built-in dataset the tasks are cut from (default mnist5k)
+    image_size: int | None = None
+    epochs: int | None = None  # the trials' epochs
+    source_epochs: int | None = None  # the source runs' epochs
+    source_per_class: int | None = None  # cap the source runs' training images per class
+    seeds: int | list[int] | None = None  # a count (0..n-1) or a list
+    budgets: list[int] | None = None  # labels: the labels-per-class axis
+    per_class: int | None = None  # freeze, alpha, parts: labels per class
+    val_fraction: float | None = None
+
+
+def shrink(spec: str | None = None) -> Shrink:
+    """:class:`Shrink` from ``key=value`` pairs (comma separated, values as YAML, lists space separated);
+    ``spec`` defaults to ``$TRANSFER_LAB_EXPERIMENT``, read at call time."""
+    spec = os.environ.get(EXPERIMENT_ENV, "") if spec is None else spec
+    fields = {f.name for f in dataclasses.fields(Shrink)}
+    values: dict[str, Any] = {}
+    for item in filter(None, (p.strip() for p in spec.replace(";", ",").split(","))):
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or key not in fields:
+            raise ConfigError(EXPERIMENT_ENV, f"{item!r}: use key=value with a key among {', '.join(sorted(fields))}")
+        if key == "budgets" or (key == "seeds" and len(raw.split()) > 1):
+            values[key] = [int(v) for v in raw.replace("[", " ").replace("]", " ").split()]
+        else:
+            values[key] = yaml.safe_load(raw)
+    return Shrink(**values)
+
+
+def get_experiment(exp_id: str) -> Experiment:
+    if exp_id not in EXPERIMENTS:
+        raise ConfigError("experiment", f"unknown experiment {exp_id!r} (one of {', '.join(EXPERIMENTS)})")
+    return EXPERIMENTS[exp_id]
+
+
+# --------------------------------------------------------------------------- the configs
+
+TARGET = [5, 6, 7, 8, 9]
+SOURCE = [0, 1, 2, 3, 4]
+# (default, quick) of each experiment: its points, seeds and trial epochs
+SIZE_TABLE: dict[str, dict[str, dict[str, Any]]] = {
+    "labels": {"default": {"budgets": [1, 2, 5, 10, 20, 50], "seeds": 5, "epochs": 12},
+               "quick": {"budgets": [2, 10, 50], "seeds": 3, "epochs": 8}},
+    "freeze": {"default": {"freeze": [0, 1, 2, 3, 4, "all"], "seeds": 5, "epochs": 12},
+               "quick": {"freeze": [0, 2, 4, "all"], "seeds": 3, "epochs": 8}},
+    "alpha": {"default": {"alphas": [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0], "seeds": 5, "epochs": 20},
+              "quick": {"alphas": [0.0, 0.5, 1.0], "seeds": 3, "epochs": 10}},
+    "parts": {"default": {"seeds": 5, "epochs": 20}, "quick": {"seeds": 3, "epochs": 10}},
+}
+LEARNED = "learned"  # the alpha axis's label for learned α
+PARTS = ("resnet18 alone", "shufflenet_v2_x1_0 alone", "concat", "α-sum (learned α)")
+ALPHA_AXIS, PARTS_AXIS, VARIANT_AXIS = "alpha1", "model", "variant"
+BUDGET_AXIS, FREEZE_AXIS = "data.train_per_class", "backbones.0.freeze"
+
+
+def _data(s: Shrink, classes: list[int], per_class: int | None) -> dict[str, Any]:
+    d: dict[str, Any] = {"dataset": s.dataset or "mnist5k", "classes": list(classes)}
+    if per_class is not None:
+        d["train_per_class"] = per_class
+    d["image_size"] = s.image_size or 32
+    if s.val_fraction is not None:
+        d["val_fraction"] = s.val_fraction
+    return d
+
+
+def _source(s: Shrink, backbone: str, default_name: str) -> dict[str, Any]:
+    """A source run from scratch on digits 0–4 (examples/source_mnist_0-4.yaml for resnet18)."""
+    cfg = {"name": default_name, "seed": 0, "method": "transfer",
+           "data": _data(s, SOURCE, s.source_per_class),
+           "backbones": [{"name": backbone, "weights": "none", "freeze": 0}],
+           "train": {"epochs": s.source_epochs or 4, "batch_size": 64, "lr": 0.001}}
+    if s != Shrink():  # another source than the default one: its own name, so `run:<name>` finds it
+        digest = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:6]
+        cfg["name"] = f"{default_name}-{digest}"
+    return cfg
+
+
+def _target(s: Shrink, per_class: int, epochs: int, backbones: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """The demo's target task (examples/target_mnist_5-9_transfer.yaml) with the given backbones."""
+    return {"name": name, "seed": 0, "method": "transfer",
+            "data": _data(s, TARGET, per_class),
+            "backbones": backbones,
+            "train": {"epochs": s.epochs or epochs, "batch_size": 16, "lr": 0.001}}
+
+
+def _seeds(s: Shrink, n: int) -> list[int]:
+    if isinstance(s.seeds, list):
+        return list(s.seeds)
+    return list(range(int(s.seeds if s.seeds is not None else n)))
+
+
+def spec_mapping(experiment: str, size: str = "default") -> dict[str, Any]:
+    """The sweep spec of a built-in experiment at a size, as a mapping for :func:`~.spec.load_sweep`."""
+    exp = get_experiment(experiment)
+    if size not in SIZES:
+        raise ConfigError("size", f"unknown size {size!r} (one of {', '.join(SIZES)})")
+    s, z = shrink(), SIZE_TABLE[exp.id][size]
+    src = _source(s, "resnet18", "source-mnist-0-4")
+    ref = f"run:{src['name']}"
+    per = s.per_class or 10
+    name = {"labels": "how-many-labels", "freeze": "how-deep-to-freeze", "alpha": "which-alpha",
+            "parts": "fusion-vs-parts"}[exp.id] + ("-quick" if size == "quick" else "")
+    out: dict[str, Any] = {"name": name, "description": f"{exp.title} — {exp.description}"}
+    if exp.id in ("labels", "freeze"):
+        out["base"] = _target(s, per, z["epochs"], [{"name": "resnet18", "weights": ref, "freeze": 3}],
+                              "target-mnist-5-9-transfer")
+        out["before"] = [src]
+        out["seeds"] = _seeds(s, z["seeds"])
+        if exp.id == "labels":
+            out["axes"] = {BUDGET_AXIS: list(s.budgets or z["budgets"]), VARIANT_AXIS: {
+                "scratch": {"backbones.0.weights": "none", "backbones.0.freeze": 0},
+                "transfer": {"backbones.0.weights": ref, "backbones.0.freeze": 3},
+                "probe": {"backbones.0.weights": ref, "backbones.0.freeze": "all"},
+            }}
+        else:
+            out["axes"] = {FREEZE_AXIS: list(z["freeze"])}
+        return out
+    mob = _source(s, "shufflenet_v2_x1_0", "source-mnist-0-4-shufflenet")
+    bodies = [{"name": "resnet18", "weights": ref, "freeze": "all"},
+              {"name": "shufflenet_v2_x1_0", "weights": f"run:{mob['name']}", "freeze": "all"}]
+    base = _target(s, per, z["epochs"], bodies, "fusion-mnist-5-9")
+    base["method"] = "fusion"
+    base["fusion"] = {"mode": "sum", "shared_dim": 128, "learn_alpha": True, "activation": "relu"}
+    out.update(base=base, before=[src, mob], seeds=_seeds(s, z["seeds"]))
+    if exp.id == "alpha":
+        axis: dict[str, Any] = {f"{a:g}": {"fusion.alpha": [a, round(1.0 - a, 6)], "fusion.learn_alpha": False}
+                                for a in z["alphas"]}
+        axis[LEARNED] = {"fusion.learn_alpha": True}
+        out["axes"] = {ALPHA_AXIS: axis}
+    else:
+        out["axes"] = {PARTS_AXIS: {
+            PARTS[0]: {"method": "transfer", "backbones": [dict(bodies[0])]},
+            PARTS[1]: {"method": "transfer", "backbones": [dict(bodies[1])]},
+            PARTS[2]: {"fusion.mode": "concat"},
+            PARTS[3]: {"fusion.mode": "sum", "fusion.learn_alpha": True},
+        }}
+    return out
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style for the outline, flow style for short leaves (``classes: [5, 6, 7, 8, 9]``), no aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _flow_leaf(node: Any) -> bool:
+    if isinstance(node, list):
+        return all(not isinstance(v, (list, dict)) for v in node)
+    return isinstance(node, dict) and all(not isinstance(v, (list, dict)) or _flow_leaf(v) for v in node.values()) \
+        and len(json.dumps(node, default=str)) < 100
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list) -> Any:
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=_flow_leaf(data))
+
+
+def _represent_dict(dumper: yaml.SafeDumper, data: dict) -> Any:
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=_flow_leaf(data))
+
+
+_Dumper.add_representer(list, _represent_list)
+_Dumper.add_representer(dict, _represent_dict)
+
+
+def spec_yaml(experiment: str, size: str = "default") -> str:
+    """The experiment as sweep YAML text (the page's editor starts from it)."""
+    return yaml.dump(spec_mapping(experiment, size), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
+
+
+def load_builtin(experiment: str, size: str = "default"):
+    """The checked :class:`~.spec.SweepSpec` of a built-in experiment."""
+    from .spec import load_sweep
+
+    return load_sweep(spec_mapping(experiment, size))
+
+
+def experiment_of(spec: Any) -> tuple[str, str] | None:
+    """(experiment, size) when ``spec`` is a built-in experiment as :func:`spec_mapping` makes it now."""
+    for exp in EXPERIMENTS:
+        for size in SIZES:
+            try:
+                if load_builtin(exp, size).fingerprint() == spec.fingerprint():
+                    return exp, size
+            except ConfigError:
+                continue
+    return None
+
+
+# --------------------------------------------------------------------------- time
+
+OVERHEAD_S = 0.7  # a trial outside its epochs: run folder, model, data split, final checkpoint
+TRAIN_S_PER_IMAGE = 5.1e-3  # resnet18 at 32 px, forward + backward, batch 16
+EVAL_S_PER_IMAGE = 0.42e-3  # resnet18 at 32 px, forward only
+CACHED_OVERHEAD_S = 0.6  # a trial on cached features (measured 0.55-0.75 s for the probe)
+CACHED_S_PER_IMAGE_EPOCH = 2e-5  # a head on cached features
+# rough cost of a backbone's forward pass at the same size, relative to resnet18
+RELATIVE_COST = {"resnet18": 1.0, "resnet34": 2.0, "resnet50": 2.4, "mobilenet_v3_small": 0.35,
+                 "mobilenet_v3_large": 0.7,
+                 "mobilenet_v2": 0.7, "shufflenet_v2_x1_0": 0.4, "squeezenet1_1": 0.4, "regnet_y_400mf": 0.6,
+                 "efficientnet_b0": 1.0, "densenet121": 3.0, "alexnet": 0.6, "convnext_tiny": 4.0, "vgg11": 5.0,
+                 "vgg16": 8.0, "vit_b_16": 10.0}
+# images per class of the built-in datasets (others: assume 500)
+PER_CLASS = {"mnist5k": 500, "digits": 180}
+
+
+def _images(data: Mapping[str, Any]) -> tuple[int, int]:
+    """(training, validation) images of a data config, approximately."""
+    ds = str(data.get("dataset") or "digits")
+    if ds == "shapes":
+        n_classes, per = int(data.get("shapes_classes") or 6), int(data.get("shapes_per_class") or 120)
+    else:
+        n_classes, per = 10, PER_CLASS.get(ds, 500)
+    classes = data.get("classes")
+    if classes:
+        n_classes = len(classes)
+    vf = float(data.get("val_fraction") if data.get("val_fraction") is not None else 0.2)
+    n_val = round(per * vf)
+    n_train = per - n_val
+    if data.get("train_per_class") is not None:
+        n_train = min(n_train, int(data["train_per_class"]))
+    return n_classes * n_train, n_classes * n_val
+
+
+def trial_seconds(cfg: Mapping[str, Any]) -> float:
+    """Estimated wall seconds of one run of config ``cfg`` (a mapping) on a 2-core CPU box."""
+    data, train = cfg.get("data") or {}, cfg.get("train") or {}
+    n_train, n_val = _images(data)
+    epochs = int(train.get("epochs") or 5)
+    scale = (int(data.get("image_size") or 32) / 32.0) ** 2
+    bodies = cfg.get("backbones") or [{"name": "resnet18"}]
+    cost = sum(RELATIVE_COST.get(str(b.get("name")), 1.0) for b in bodies) * scale
+    cached = (train.get("feature_cache", True) and not data.get("augment")
+              and all(str(b.get("freeze")) == "all" for b in bodies))
+    if cached:
+        # the features of a seed's split are extracted once and shared by the trials of that seed
+        return CACHED_OVERHEAD_S + epochs * (n_train + n_val) * CACHED_S_PER_IMAGE_EPOCH
+    # backward stops at the first trained group: freezing k of ~5 groups saves up to 40 % of a training step
+    frozen = [5 if str(b.get("freeze")) == "all" else min(int(b.get("freeze") or 0), 5) for b in bodies]
+    step = 1.0 - 0.4 * (sum(frozen) / (5.0 * len(bodies)))
+    return OVERHEAD_S + epochs * cost * (n_train * TRAIN_S_PER_IMAGE * step + n_val * EVAL_S_PER_IMAGE)
+
+
+def _point_seconds(spec: Any) -> dict[str, float]:
+    """Estimated seconds of one trial at each grid point (keyed by its JSON text)."""
+    from ..config import to_dict
+
+    return {json.dumps(p, sort_keys=True, default=str): trial_seconds(to_dict(spec.trial_config(p, spec.seeds[0])))
+            for p in spec.points()}
+
+
+def spec_seconds(spec: Any) -> float:
+    """Estimated seconds of every trial of ``spec`` (before-runs not counted)."""
+    per_point = _point_seconds(spec)
+    n = spec.n_search if spec.is_search else 1
+    return sum(per_point.values()) * len(spec.seeds) * n
+
+
+def before_pending(spec: Any, runs_root: Any = None) -> list[dict[str, Any]]:
+    """The ``before`` configs of ``spec`` with no completed run of the same config yet (they train first)."""
+    if not spec.before:
+        return []
+    from ..config import from_dict, to_dict
+    from ..recipe import resolve
+    from ..runs import RunStore
+
+    store = RunStore(runs_root)
+    done = []
+    for r in store.runs():
+        try:
+            if r.status().get("state") == "completed":
+                done.append(r.config_dict())
+        except Exception:  # noqa: BLE001 - a damaged run matches nothing
+            continue
+    return [raw for raw in spec.before if to_dict(resolve(from_dict(copy.deepcopy(raw)))) not in done]
+
+
+def estimate_s(experiment: Any, size: str = "default", runs_root: Any = None, include_before: bool = True) -> float:
+    """Estimated seconds to run an experiment (an id, or a :class:`~.spec.SweepSpec`) from nothing:
+    its trials, plus the runs it needs first that are not trained yet (``include_before``)."""
+    spec = load_builtin(experiment, size) if isinstance(experiment, str) else experiment
+    total = spec_seconds(spec)
+    if include_before:
+        total += sum(trial_seconds(b) for b in before_pending(spec, runs_root))
+    return total
+
+
+def remaining_s(res: Any, runs_root: Any = None) -> float | None:
+    """Seconds left of a sweep (a :class:`~.folder.SweepResults`): the model's estimate of the
+    unfinished trials, scaled by what the finished ones really took (their wall_s, else train_s)."""
+    spec = res.spec
+    if spec.is_search:
+        return None
+    per_point = _point_seconds(spec)
+    axes = list(spec.axes)
+    done_model = done_real = left = 0.0
+    rows = res.trials or [{**p, "state": "pending"} for p in spec.points() for _ in spec.seeds]
+    for t in rows:
+        key = json.dumps({a: t.get(a) for a in axes}, sort_keys=True, default=str)
+        model = per_point.get(key, sum(per_point.values()) / max(len(per_point), 1))
+        if t.get("state") in ("completed", "failed"):
+            real = t.get("wall_s") if t.get("wall_s") is not None else (
+                None if t.get("train_s") is None else float(t["train_s"]) + OVERHEAD_S)
+            if real is not None:
+                done_model += model
+                done_real += float(real)
+        else:
+            left += model
+    scale = done_real / done_model if done_model > 0 and done_real > 0 else 1.0
+    before = sum(trial_seconds(b) for b in before_pending(spec, runs_root)) if not res.trials else 0.0
+    return left * scale + before * scale
