@@ -14,6 +14,20 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_folders(tmp_path_factory) -> Iterator[None]:
+    """The same folders for what runs before a test's own (module-scoped fixtures train runs
+    before ``_isolated_folders``): without these, the backbone-spec cache went to ./runs/_cache."""
+    base = tmp_path_factory.mktemp("session-folders")
+    mp = pytest.MonkeyPatch()
+    for key, sub in (("TRANSFER_LAB_RUNS", "runs"), ("TRANSFER_LAB_DATA", "data"), ("TRANSFER_LAB_CACHE", "cache"),
+                     ("TORCH_HOME", "torch_home")):
+        mp.setenv(key, str(base / sub))
+    yield
+    mp.undo()
+    shutil.rmtree(base, ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_folders(tmp_path, monkeypatch):
     """Runs, data and the torch hub cache go to the test's tmp folder (read lazily by the core)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -109,3 +110,17 @@ def test_folders_follow_environment(monkeypatch, tmp_path):
 
     monkeypatch.setenv("TRANSFER_LAB_DATA", f"{tmp_path / 'a'}{os.pathsep}{tmp_path / 'b'}")
     assert data_roots() == [tmp_path / "a", tmp_path / "b"]
+
+
+@pytest.fixture(scope="module")
+def folders_before_a_tests_own():
+    """What a module-scoped fixture (which trains before the per-test folders exist) sees."""
+    from transfer_core.paths import cache_dir
+
+    return runs_dir().resolve(), cache_dir().resolve()
+
+
+def test_module_fixtures_never_write_into_the_checkout(folders_before_a_tests_own):
+    root = Path(__file__).resolve().parents[1]
+    for folder in folders_before_a_tests_own:
+        assert not folder.is_relative_to(root), folder
