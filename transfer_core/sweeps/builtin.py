@@ -34,7 +34,6 @@ other backbones by a rough relative cost. Once a sweep has finished trials,
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import json
@@ -343,21 +342,10 @@ def spec_seconds(spec: Any) -> float:
 
 def before_pending(spec: Any, runs_root: Any = None) -> list[dict[str, Any]]:
     """The ``before`` configs of ``spec`` with no completed run of the same config yet (they train first)."""
-    if not spec.before:
-        return []
-    from ..config import from_dict, to_dict
-    from ..recipe import resolve
     from ..runs import RunStore
+    from .engine import reusable_before
 
-    store = RunStore(runs_root)
-    done = []
-    for r in store.runs():
-        try:
-            if r.status().get("state") == "completed":
-                done.append(r.config_dict())
-        except Exception:  # noqa: BLE001 - a damaged run matches nothing
-            continue
-    return [raw for raw in spec.before if to_dict(resolve(from_dict(copy.deepcopy(raw)))) not in done]
+    return [raw for raw, run in zip(spec.before, reusable_before(spec, RunStore(runs_root))) if run is None]
 
 
 def estimate_s(experiment: Any, size: str = "default", runs_root: Any = None, include_before: bool = True) -> float:

@@ -15,6 +15,7 @@ run folder — a completed run is never trained twice and no trial gets a second
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 import logging
 import os
@@ -31,7 +32,7 @@ from ..runs import Run, RunStore, _pid_alive, _proc_start_time
 from . import folder as sweep_folder
 from .spec import SweepSpec
 
-__all__ = ["run_worker", "open_study", "ensure_before", "trial_rows", "refresh", "GRACE_ENV"]
+__all__ = ["run_worker", "open_study", "ensure_before", "reusable_before", "trial_rows", "refresh", "GRACE_ENV"]
 
 log = logging.getLogger(__name__)
 
@@ -209,14 +210,15 @@ def _find_run(store: RunStore, sweep_id: str, number: int, seed: int, hint: str 
     return None
 
 
-def _train_one(spec: SweepSpec, path: Path, trial: _Frozen, point: dict, seed: int, params: dict,
-               store: RunStore, stop: threading.Event | None) -> dict[str, Any]:
+def _train_one(spec: SweepSpec, path: Path, trial: Any, recorded: dict[str, Any], point: dict, seed: int,
+               params: dict, store: RunStore, stop: threading.Event | None) -> dict[str, Any]:
+    """One (trial, seed) run: ``recorded`` is what the trial's attributes already say of it (a run id
+    when an earlier holder created its folder)."""
     from ..training import resume_training, run_training
     from ..recipe import resolve
 
     key = f"seed{seed}"
-    rec = trial.user_attrs.get(key) or {}
-    run = _find_run(store, path.name, trial.number, seed, rec.get("run_id"))
+    run = _find_run(store, path.name, trial.number, seed, recorded.get("run_id"))
     if run is not None and run.status().get("state") == "completed":
         return _run_result(run)  # finished before its worker could record it: never trained twice
     t0 = time.perf_counter()
@@ -238,22 +240,39 @@ def _train_one(spec: SweepSpec, path: Path, trial: _Frozen, point: dict, seed: i
     return {**_run_result(run), "state": result.state}
 
 
+def reusable_before(spec: SweepSpec, store: RunStore) -> list[Run | None]:
+    """For each ``before`` config, a completed run with the same resolved config (None: it trains
+    first); the run store is read once."""
+    if not spec.before:
+        return []
+    from ..config import from_dict, to_dict
+    from ..recipe import resolve
+
+    done = []
+    for run in store.runs():  # newest first
+        try:
+            if run.status().get("state") == "completed":
+                done.append((run, run.config_dict()))
+        except Exception:  # noqa: BLE001 - a damaged run matches nothing
+            continue
+    wants = [to_dict(resolve(from_dict(copy.deepcopy(raw)))) for raw in spec.before]
+    return [next((run for run, cfg in done if cfg == want), None) for want in wants]
+
+
 def ensure_before(spec: SweepSpec, runs_root: Path, stop: threading.Event | None = None,
                   say: Callable[[str], None] = lambda m: None) -> list[str] | None:
     """Run ids of the runs a sweep needs first (a completed run of the same config is reused); None on Stop."""
-    from ..config import from_dict, to_dict
+    from ..config import from_dict
     from ..recipe import resolve
     from ..training import run_training
 
     store = RunStore(runs_root)
     ids = []
-    for i, raw in enumerate(spec.before):
-        cfg = resolve(from_dict(raw))
-        want = to_dict(cfg)
-        done = [r for r in store.runs() if r.status().get("state") == "completed" and _same(r, want)]
-        if done:
-            ids.append(done[0].id)
+    for i, (raw, done) in enumerate(zip(spec.before, reusable_before(spec, store))):
+        if done is not None:
+            ids.append(done.id)
             continue
+        cfg = resolve(from_dict(raw))
         say(f"before.{i}: training {cfg.name or 'a run'} the sweep needs first")
         result = run_training(cfg, store.root, stop_event=stop)
         if result.state == "stopped":
@@ -262,13 +281,6 @@ def ensure_before(spec: SweepSpec, runs_root: Path, stop: threading.Event | None
             raise ConfigError(f"before.{i}", f"the run the sweep needs first ended {result.state}: {result.message}")
         ids.append(result.run.id)
     return ids
-
-
-def _same(run: Run, want: dict[str, Any]) -> bool:
-    try:
-        return run.config_dict() == want
-    except Exception:  # noqa: BLE001 - a damaged config matches nothing
-        return False
 
 
 # --------------------------------------------------------------------------- tables
@@ -333,9 +345,9 @@ def run_worker(spec: SweepSpec, path: Path, runs_root: Path, storage: str | None
         results: list[dict[str, Any]] = []
         try:
             with _Heartbeat(trial):
-                view = _Frozen(study, trial)
+                attrs = study._storage.get_trial(trial._trial_id).user_attrs  # as stored: an adopted trial's run ids
                 for seed in seeds:
-                    res = _train_one(spec, path, view, point, seed, params, store, stop)
+                    res = _train_one(spec, path, trial, attrs.get(f"seed{seed}") or {}, point, seed, params, store, stop)
                     trial.set_user_attr(f"seed{seed}", res)
                     results.append({**point, **params, "seed": seed, **res})
                     if res["state"] == "stopped":
@@ -361,16 +373,3 @@ def run_worker(spec: SweepSpec, path: Path, runs_root: Path, storage: str | None
             if on_trial is not None:
                 on_trial({"trial": trial.number, **r, "n_done": finished})
     return done
-
-
-class _Frozen:
-    """The trial as :func:`_train_one` reads it: its number, and its user attrs as stored now."""
-
-    def __init__(self, study: Any, trial: Any):
-        self.number = trial.number
-        self._trial = trial
-        frozen = study._storage.get_trial(trial._trial_id)
-        self.user_attrs = frozen.user_attrs
-
-    def set_user_attr(self, key: str, value: Any) -> None:
-        self._trial.set_user_attr(key, value)
