@@ -58,6 +58,7 @@ class BackboneBody(nn.Module):
         self.feature_dim = spec.feature_dim
         self.size = input_size(spec, image_size)
         self.body = build_body(spec.name)
+        _short_run_bn_momentum(self.body)
         self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
         self.frozen = 0
@@ -101,6 +102,24 @@ class BackboneBody(nn.Module):
 
     def trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+# BatchNorm running statistics must settle within the tens of batches a short run has.
+BN_MIN_MOMENTUM = 0.1
+
+
+def _short_run_bn_momentum(body: nn.Module) -> None:
+    """Raise BatchNorm momentum below PyTorch's default 0.1 to 0.1.
+
+    Why: mobilenet_v3 and efficientnet_b5-b7 use 0.01, mnasnet 0.0003 (ImageNet-length
+    schedules). A run of 60 batches then keeps over half of the initial statistics
+    (0.99**60 = 0.55), so in eval mode a model trained from random weights sees
+    activations scaled as if by its untrained init: mobilenet_v3_small scored chance
+    (a constant prediction) on validation while fitting its training batches.
+    """
+    for m in body.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.momentum is not None and m.momentum < BN_MIN_MOMENTUM:
+            m.momentum = BN_MIN_MOMENTUM
 
 
 def _has_prefix(name: str, prefixes: Sequence[str]) -> bool:
@@ -230,7 +249,7 @@ def _body_state_from_run(ref: str, name: str, runs_root: str | Path | None) -> d
     if name not in names:
         raise WeightsError(f"weights run:{ref}: run {run.id} has backbones {', '.join(map(str, names))}, not {name}")
     idx = names.index(name)
-    prefix = "backbone.body." if cfg.get("method") == "transfer" else f"bodies_.{idx}.body."
+    prefix = "backbone.body." if cfg.get("method") in ("transfer", "distill") else f"bodies_.{idx}.body."
     body = {k[len(prefix):]: v for k, v in ckpt.items() if k.startswith(prefix)}
     if not body:
         raise WeightsError(f"weights run:{ref}: checkpoint of run {run.id} holds no {name} weights")
@@ -279,8 +298,15 @@ def build_model(cfg: RunConfig, num_classes: int, runs_root: str | Path | None =
                 raise WeightsError(f"backbones.{i}.weights: {exc}") from None
             log.info("backbone %d %s: %s", i, bcfg.name, desc)
         bodies.append(body)
-    model: nn.Module = TransferModel(bodies[0], num_classes) if cfg.method == "transfer" else \
-        FusionModel(bodies, num_classes, cfg.fusion)
+    model: nn.Module
+    if cfg.method == "distill":
+        from .distill.student import StudentModel  # lazy: distill imports this module
+
+        model = StudentModel(bodies[0], num_classes)  # projections: added once the teachers are known
+    elif cfg.method == "transfer":
+        model = TransferModel(bodies[0], num_classes)
+    else:
+        model = FusionModel(bodies, num_classes, cfg.fusion)
     freeze_model(model, [b.freeze for b in cfg.backbones], cfg.train.bn_train_frozen)
     return model
 
