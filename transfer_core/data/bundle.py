@@ -27,7 +27,7 @@ from .locations import RootsArg, resolve_dataset_path, roots_list
 from .pool import Pool
 from .preprocessing import fits_in_memory, preprocessing_dict, resize_chunked
 from .safe_zip import read_marker, zip_stamp
-from .splits import select_classes, split
+from .splits import select_classes, split, unlabeled_rest
 from .text import human_size
 from .torchvision_sets import TORCHVISION, TV_CLASSES, torchvision_pool
 
@@ -45,6 +45,7 @@ class DataBundle:
     classes: list[str]  # selected class names in label order
     preprocessing: dict  # recipe to rebuild the tensor from an image file (see preprocess_image)
     info: dict = field(default_factory=dict)  # source, counts, skipped, warnings, ...
+    unlabeled: ImageDataset | None = None  # training images beyond train_per_class, labels -1 (build_data(unlabeled=True))
 
 
 def _pool_for(cfg: DataConfig, roots: list[Path]) -> Pool:
@@ -91,8 +92,23 @@ def _datasets(
     return train_ds, InMemoryImageDataset(va_imgs, torch.from_numpy(va_lab), size, False)
 
 
-def build_data(cfg: DataConfig, seed: int, roots: RootsArg = None) -> DataBundle:
+def _unlabeled(pool: Pool, idx: np.ndarray, size: int, prep: dict) -> ImageDataset:
+    """The images at pool indices ``idx`` with every label -1: the pool's labels are not copied."""
+    none = torch.full((len(idx),), -1, dtype=torch.long)
+    if pool.images is None:
+        assert pool.paths is not None
+        return FileImageDataset([pool.paths[i] for i in idx], none, prep, False)
+    imgs = pool.images[torch.as_tensor(idx, dtype=torch.long)]
+    if fits_in_memory(len(idx) * imgs.shape[1] * size * size):
+        imgs = resize_chunked(imgs, size)
+    return InMemoryImageDataset(imgs, none, size, False)
+
+
+def build_data(cfg: DataConfig, seed: int, roots: RootsArg = None, unlabeled: bool = False) -> DataBundle:
     """Load the source named by ``cfg.dataset``, select classes, split and wrap as datasets.
+
+    ``unlabeled``: also ``bundle.unlabeled``, the training images of the selected classes
+    beyond ``train_per_class`` (never validation images), without their labels.
 
     Deterministic for a seed: the validation split of each class depends only on
     (seed, class name, the class's images), never on ``train_per_class`` or on the other
@@ -144,11 +160,19 @@ def build_data(cfg: DataConfig, seed: int, roots: RootsArg = None) -> DataBundle
         "load_seconds": round(time.perf_counter() - t0, 3),
         "fingerprint": fingerprint,
     }
+    rest_ds = None
+    if unlabeled:
+        rest = unlabeled_rest(pool.labels, order, pool.classes, seed, float(cfg.val_fraction), cfg.train_per_class)
+        rest_ds = _unlabeled(pool, rest, size, prep)
+        info["num_unlabeled"] = int(len(rest))
+        info["unlabeled_fingerprint"] = hashlib.sha256(
+            (fingerprint + ":" + hashlib.sha256(rest.astype(np.int64).tobytes()).hexdigest()).encode()
+        ).hexdigest()[:16]
     log.info(
         "data %s: %d classes, %d train / %d val, %d skipped, %.2fs",
         pool.source, len(names), len(tr_idx), len(va_idx), pool.skipped, info["load_seconds"],
     )
-    return DataBundle(train=train, val=val, classes=names, preprocessing=prep, info=info)
+    return DataBundle(train=train, val=val, classes=names, preprocessing=prep, info=info, unlabeled=rest_ds)
 
 
 def dataset_classes(dataset: str, cfg: DataConfig | None = None, roots: RootsArg = None) -> list[str]:

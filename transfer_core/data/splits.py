@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["select_classes", "split"]
+__all__ = ["select_classes", "split", "unlabeled_rest"]
 
 
 def select_classes(requested: Sequence[int | str] | None, available: list[str], dataset: str) -> list[int]:
@@ -54,6 +54,19 @@ def _class_rng(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([int(seed) % (2**64), zlib.crc32(name.encode("utf-8"))])
 
 
+def _class_parts(
+    labels: np.ndarray, ci: int, name: str, seed: int, fraction: float, train_per_class: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(validation, labeled training, unlabeled rest) pool indices of class ``ci``."""
+    idx = np.flatnonzero(labels == ci)
+    perm = idx[_class_rng(seed, name).permutation(len(idx))]
+    nv = _n_val(len(idx), fraction)
+    val, train = perm[:nv], perm[nv:]
+    if train_per_class is None:
+        return val, train, train[:0]
+    return val, train[:train_per_class], train[train_per_class:]
+
+
 def split(
     labels: np.ndarray, order: list[int], names: list[str], seed: int, fraction: float, train_per_class: int | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
@@ -61,14 +74,9 @@ def split(
     tr_idx, tr_lab, va_idx, va_lab = [], [], [], []
     short: list[str] = []
     for k, ci in enumerate(order):
-        idx = np.flatnonzero(labels == ci)
-        perm = idx[_class_rng(seed, names[ci]).permutation(len(idx))]
-        nv = _n_val(len(idx), fraction)
-        val, train = perm[:nv], perm[nv:]
-        if train_per_class is not None:
-            if train_per_class > len(train):
-                short.append(f"'{names[ci]}' ({len(train)})")
-            train = train[:train_per_class]
+        val, train, _rest = _class_parts(labels, ci, names[ci], seed, fraction, train_per_class)
+        if train_per_class is not None and train_per_class > len(train):
+            short.append(f"'{names[ci]}' ({len(train)})")
         tr_idx.append(train)
         va_idx.append(val)
         tr_lab.append(np.full(len(train), k, dtype=np.int64))
@@ -81,3 +89,15 @@ def split(
         )
     cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)  # noqa: E731
     return cat(tr_idx), cat(tr_lab), cat(va_idx), cat(va_lab), warnings
+
+
+def unlabeled_rest(
+    labels: np.ndarray, order: list[int], names: list[str], seed: int, fraction: float, train_per_class: int | None
+) -> np.ndarray:
+    """Pool indices of the training images beyond ``train_per_class`` (never validation ones).
+
+    They are what a few-label user has without labels: distillation shows them to the
+    teachers and the student, and never returns their labels (the caller gets indices only).
+    """
+    parts = [_class_parts(labels, ci, names[ci], seed, fraction, train_per_class)[2] for ci in order]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
