@@ -106,6 +106,8 @@ def cache_decision(cfg: RunConfig, model: nn.Module) -> tuple[bool, str]:
         return False, "the model has no backbone bodies"
     if not cfg.train.feature_cache:
         return False, "train.feature_cache is off"
+    if cfg.method == "distill":
+        return False, "distillation trains the student on images, with its teachers' outputs cached instead"
     not_frozen = [b.name for b in bodies if not b.fully_frozen]
     if not_frozen:
         return False, f"not every backbone is fully frozen ({', '.join(not_frozen)} trains)"

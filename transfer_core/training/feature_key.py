@@ -23,7 +23,7 @@ from torch import nn
 from ..config import RunConfig
 from ..data import DataBundle
 
-__all__ = ["FEATURES_VERSION", "weights_identity", "feature_key", "compute_key"]
+__all__ = ["FEATURES_VERSION", "weights_identity", "feature_key", "compute_key", "data_key"]
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def weights_identity(source: str, body: nn.Module, runs_root: str | os.PathLike 
     return {"source": source if source == "none" else "state", "sha256": _tensor_digest(body)}
 
 
-def _data_key(cfg: RunConfig, bundle: DataBundle) -> dict[str, Any]:
+def data_key(cfg: RunConfig, bundle: DataBundle) -> dict[str, Any]:
     d = cfg.data
     out: dict[str, Any] = {
         "dataset": d.dataset,
@@ -123,7 +123,7 @@ def feature_key(
         "backbone": body.name,
         "weights": weights if weights is not None else weights_identity(cfg.backbones[index].weights, body, runs_root),
         "input_size": int(getattr(body, "size", cfg.data.image_size)),
-        "data": _data_key(cfg, bundle),
+        "data": data_key(cfg, bundle),
         "split": split,
         "n": int(n),
         "preprocessing": dict(bundle.preprocessing),

@@ -34,7 +34,7 @@ from .trainer import Trainer, TrainResult
 if TYPE_CHECKING:  # only a type: the single-process path never imports torch.distributed
     from ..distributed import DistContext
 
-__all__ = ["prepare", "run_callbacks", "run_training", "resume_training"]
+__all__ = ["prepare", "trainer_class", "run_callbacks", "run_training", "resume_training"]
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,24 @@ def prepare(cfg: RunConfig, runs_root: str | Path | None = None) -> tuple[DataBu
     """Validate, build data and model. Raises USER_ERRORS for bad input, touching no run folder."""
     validate(cfg)
     seed_everything(cfg.seed)
-    bundle = build_data(cfg.data, cfg.seed)
+    distill = cfg.method == "distill"
+    bundle = build_data(cfg.data, cfg.seed, unlabeled=distill and cfg.distill.unlabeled)
+    if distill:  # the teachers exist, are completed and know these classes: checked before any folder
+        from ..distill.teachers import resolve_teachers
+
+        resolve_teachers(cfg, bundle.classes, runs_root)
     seed_everything(cfg.seed)
     model = build_model(cfg, len(bundle.classes), runs_root)
     return bundle, model
+
+
+def trainer_class(cfg: RunConfig) -> type[Trainer]:
+    """The fit loop a method needs: the Trainer's, or the distillation's (teachers' soft targets)."""
+    if cfg.method == "distill":
+        from ..distill.trainer import DistillTrainer
+
+        return DistillTrainer
+    return Trainer
 
 
 def run_callbacks(run: Run, cfg: RunConfig) -> list[Callback]:
@@ -105,7 +119,7 @@ def run_training(
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         recording = dist is None or dist.is_main  # DDP hook: rank 0 alone records (metrics once, one set of checkpoints)
-        trainer = Trainer(
+        trainer = trainer_class(cfg)(
             cfg, model, bundle, device=dist.device if dist is not None else None,
             stop_event=stop_event, runs_root=store.root, dist=dist,
             callbacks=[*run_callbacks(run, cfg), *callbacks] if recording else (),
