@@ -85,7 +85,7 @@ def test_unparsable_yaml_is_one_line():
         ({"train": {"lr": -1}}, "train.lr"),
         ({"data": {"val_fraction": 1.5}}, "data.val_fraction"),
         ({"data": {"classes": [1]}}, "data.classes"),
-        ({"method": "distill"}, "method"),
+        ({"method": "distillation"}, "method"),
     ],
 )
 def test_validation_names_the_field(patch, field):
