@@ -153,3 +153,28 @@ def test_html_report_says_one_seed_or_the_spread(runs_root):
     html = html_report(RunStore(runs_root).get(t[0]))
     assert "Over 2 seeds with the same settings it scores" in html and "transfer wins" in html
     assert "This is one seed" not in html
+
+
+def test_twins_are_found_in_configs_with_the_recipe_resolved(runs_root):
+    """A trained run's config.yaml holds the recipe resolved (transfer_core.recipe): lr_decay 0.5 for a
+    transfer from a source run, 1.0 from scratch. The scratch twin is the same task all the same."""
+    from seed_runs import demo_cfg
+    from transfer_core.config import from_dict, to_dict
+    from transfer_core.recipe import resolve
+    from transfer_core.seeds import seed_note
+
+    def as_trained(cfg):
+        return to_dict(resolve(from_dict(cfg)))
+
+    t = [fake_run(runs_root, as_trained(demo_cfg(s, "transfer", source="run:src")), a) for s, a in enumerate([0.8, 0.9])]
+    sc = [fake_run(runs_root, as_trained(demo_cfg(s, "scratch")), a) for s, a in enumerate([0.6, 0.75])]
+    store = RunStore(runs_root)
+    cfg_t = store.get(t[0]).config_dict()
+    assert cfg_t["train"]["lr_decay"] == 0.5 and store.get(sc[0]).config_dict()["train"]["lr_decay"] == 1.0
+    idx = store_seed_index(store)
+    assert len(idx.twins(t[0])) == 1 and idx.twins(t[0])[0] in sc
+    assert len(idx.twins(sc[0])) == 1 and idx.twins(sc[0])[0] in t
+    note = seed_note(store, t[0], cfg_t)
+    assert note["twin"] == ("transfer beats scratch by 17.5 ± 31.8 points over 2 seeds (transfer wins 2 of 2); "
+                            "the interval includes no difference, so this is not settled")
+    assert note["sentence"].endswith(f"Paired by seed, {note['twin']}.")

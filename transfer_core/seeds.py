@@ -35,6 +35,9 @@ IGNORED_KEYS = ("seed", "name", "train.device", "train.num_workers", "train.thre
                 "train.compile", "train.feature_cache")
 #: Also left out when looking for the *other kind* of the same task (transfer vs its scratch twin).
 _START_KEYS = ("weights", "freeze")
+#: ...and the settings the fine-tuning recipe (transfer_core.recipe) resolves from that start: a trained
+#: run's config holds them resolved (lr_decay 0.5 from pretrained weights, 1.0 from scratch).
+_RECIPE_KEYS = ("train.lr_decay", "train.head_epochs")
 
 LABELS_EXPERIMENT_TITLE = "How many labels does transfer save?"
 LABELS_EXPERIMENT_URL = "/experiments?exp=labels"
@@ -54,7 +57,7 @@ def _flat(cfg: Mapping[str, Any], drop_start: bool = False) -> dict[str, Any]:
     flat = {k: v for k, v in flatten_config(dict(cfg)).items() if k not in IGNORED_KEYS}
     if drop_start:
         flat = {k: v for k, v in flat.items()
-                if not (k.startswith("backbones.") and k.rsplit(".", 1)[-1] in _START_KEYS)}
+                if not (k.startswith("backbones.") and k.rsplit(".", 1)[-1] in _START_KEYS) and k not in _RECIPE_KEYS}
     return flat
 
 
@@ -64,7 +67,8 @@ def seed_key(cfg: Mapping[str, Any]) -> str:
 
 
 def _task_key(cfg: Mapping[str, Any]) -> str:
-    """Like :func:`seed_key`, also without where each backbone starts (weights) and what it freezes."""
+    """Like :func:`seed_key`, also without where each backbone starts (weights), what it freezes and the
+    recipe settings resolved from that (``_RECIPE_KEYS``)."""
     return json.dumps(_flat(cfg, drop_start=True), sort_keys=True, default=str)
 
 
