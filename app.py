@@ -24,6 +24,7 @@ PAGES = {
     "compare": st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
     "insights": st.Page("pages/insights.py", title="Insights", icon=":material/lightbulb:", url_path="insights"),
     "experiments": st.Page("pages/experiments.py", title="Experiments", icon=":material/science:", url_path="experiments"),
+    "present": st.Page("pages/present.py", title="Present", icon=":material/slideshow:", url_path="present"),
 }
 # The menu goes to the browser before the heavy imports below (torch: seconds on a cold
 # start), so the first page after a server start never shows Streamlit's file-name menu.

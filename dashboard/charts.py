@@ -29,9 +29,11 @@ from dashboard.charts_teaching import (
 )
 from dashboard.formatting import human_count
 from transfer_core.metrics import normalise_confusion
+from transfer_core.present.figures import counts_figure  # the Present story's data slide draws it too
 
 __all__ = [
-    "MAX_POINTS", "curves_figure", "alpha_figure", "confusion_figure", "clickable_confusion",
+    "MAX_POINTS", "curves_figure", "alpha_figure", "loss_parts_figure", "has_loss_parts", "confusion_figure",
+    "clickable_confusion",
     "counts_figure", "groups_figure", "topk_figure",
     "KIND_COLORS", "PALETTE", "compare_curves_figure", "kind_bar_figure", "contributions_figure", "ablation_figure",
     "disagreement_figure", "embedding_figure", "lr_finder_figure",
@@ -117,6 +119,47 @@ def alpha_figure(metrics: Sequence[dict[str, Any]], names: Sequence[str]) -> go.
     return fig
 
 
+LOSS_PARTS = (  # a distillation's metrics rows: key, legend name, colour
+    ("train_ce", "CE with the labels", _TRAIN),
+    ("train_kd", "KD from the teachers (T²·KL)", "#0891b2"),
+    ("train_feat", "feature matching (MSE)", "#9333ea"),
+)
+
+
+def has_loss_parts(metrics: Sequence[dict[str, Any]]) -> bool:
+    """Whether the rows carry a distillation's loss parts (train_ce, train_kd)."""
+    return any(r.get("train_kd") is not None for r in metrics)
+
+
+def loss_parts_figure(metrics: Sequence[dict[str, Any]], epochs: int | None = None, weight: float | None = None) -> go.Figure:
+    """A distillation's loss parts per epoch: CE on the labeled images, KD from the teachers (and the
+    feature term), unweighted. A log axis when they differ by more than 10× (CE and KD often do)."""
+    rows = _cap(metrics)
+    ep = [r["epoch"] for r in rows]
+    fig = go.Figure()
+    values: list[float] = []
+    for key, name, color in LOSS_PARTS:
+        ys = [r.get(key) for r in rows]
+        if not any(y is not None for y in ys):
+            continue
+        values += [float(y) for y in ys if y is not None]
+        fig.add_trace(go.Scatter(x=ep, y=ys, name=name, mode="lines+markers", line=dict(color=color),
+                                 hovertemplate=f"{name}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>"))
+    positive = [v for v in values if v > 0]
+    log = bool(positive) and len(positive) == len(values) and max(positive) / min(positive) > 10
+    share = f" · loss = {1 - weight:.2g}·CE + {weight:.2g}·KD" if weight is not None else ""
+    fig.update_yaxes(type="log" if log else "linear", title_text="loss" + (" (log scale)" if log else ""),
+                     rangemode="tozero" if not log else None, dtick=1 if log else None)  # log: decades only
+    span = max(epochs or 0, max(ep, default=0))
+    fig.update_xaxes(title_text="epoch", rangemode="tozero", dtick=1 if span <= 12 else None)
+    if epochs and len(rows) < MAX_POINTS:
+        fig.update_xaxes(range=[0, max(epochs, len(rows)) + 0.5])
+    fig.update_layout(height=280, margin=dict(l=40, r=20, t=40, b=40), legend=dict(orientation="h", y=-0.3),
+                      title=dict(text="Loss parts" + share, x=0.5, xanchor="center", font=dict(size=14, color="#6b7280")),
+                      uirevision="loss-parts")
+    return fig
+
+
 def confusion_figure(conf: dict[str, Any], normalised: bool = False) -> go.Figure:
     """Heatmap, rows = true class, columns = predicted; counts or row-normalised."""
     labels = [str(l) for l in conf["labels"]]
@@ -161,20 +204,6 @@ def clickable_confusion(fig: go.Figure, conf: Mapping[str, Any]) -> go.Figure:
     # the markers must not widen the axes around the heatmap
     fig.update_xaxes(range=[-0.5, n - 0.5], showgrid=False, zeroline=False)
     fig.update_yaxes(range=[n - 0.5, -0.5], autorange=False, showgrid=False, zeroline=False)
-    return fig
-
-
-def counts_figure(train_counts: Mapping[str, int], val_counts: Mapping[str, int]) -> go.Figure:
-    """Images per class, train and validation stacked."""
-    names = list(train_counts)
-    fig = go.Figure()
-    fig.add_bar(x=names, y=[train_counts[n] for n in names], name="train", marker_color=_TRAIN)
-    fig.add_bar(x=names, y=[val_counts.get(n, 0) for n in names], name="validation", marker_color=_VAL)
-    fig.update_layout(
-        barmode="stack", height=260, margin=dict(l=40, r=10, t=10, b=40),
-        xaxis=dict(type="category", title=None), yaxis=dict(title="images"),
-        legend=dict(orientation="h", y=1.12, x=0, traceorder="normal"), uirevision="counts",
-    )
     return fig
 
 

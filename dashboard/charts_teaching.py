@@ -2,7 +2,9 @@
 disagreement, embeddings and the learning-rate finder.
 
 Plain data in, plotly figures out; re-exported by :mod:`dashboard.charts`, the one place
-pages take their figures from.
+pages take their figures from. The run comparison figures (``compare_curves_figure``,
+``kind_bar_figure``) live in :mod:`transfer_core.present.figures`, where the Present story
+draws them too.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import math
 from typing import Any, Mapping, Sequence
 
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
+
+# Shared with the Present story and its decks (transfer_core.present.figures): one figure, drawn everywhere.
+from transfer_core.present.figures import KIND_COLORS, PALETTE, compare_curves_figure, kind_bar_figure
 
 __all__ = [
     "KIND_COLORS",
@@ -25,68 +29,10 @@ __all__ = [
     "lr_finder_figure",
 ]
 
-KIND_COLORS = {"scratch": "#94a3b8", "transfer": "#2563eb", "fusion": "#9333ea"}
-PALETTE = ("#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777", "#4b5563", "#65a30d")
 
 
 def _color(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
-
-
-def compare_curves_figure(series: Mapping[str, Sequence[Mapping[str, Any]]]) -> go.Figure:
-    """Validation accuracy and loss per epoch, one colour per run (label -> metrics rows)."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Validation accuracy", "Validation loss"), horizontal_spacing=0.1)
-    for i, (label, rows) in enumerate(series.items()):
-        ep = [r.get("epoch") for r in rows]
-        for col, key in ((1, "val_acc"), (2, "val_loss")):
-            fig.add_trace(go.Scatter(
-                x=ep, y=[r.get(key) for r in rows], name=label, legendgroup=label, showlegend=col == 1,
-                mode="lines+markers", line=dict(color=_color(i)),
-                hovertemplate=f"{label}<br>epoch %{{x}}: %{{y:.3f}}<extra></extra>",
-            ), row=1, col=col)
-    last = max((r.get("epoch") or 0 for rows in series.values() for r in rows), default=0)
-    fig.update_xaxes(title_text="epoch", rangemode="tozero", dtick=1 if last <= 12 else None)  # whole epochs
-    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=1)
-    fig.update_layout(height=360, margin=dict(l=40, r=20, t=40, b=40), legend=dict(orientation="h", y=-0.22),
-                      uirevision="compare")
-    return fig
-
-
-def kind_bar_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
-    """Final validation accuracy per run (horizontal bars), coloured and labelled by kind; where a row
-    carries ``n`` ≥ 2 with ``mean``/``ci_low``/``ci_high`` (its settings over seeds), a diamond at the mean
-    with the 95 % interval."""
-    fig = go.Figure()
-    for kind, color in KIND_COLORS.items():
-        sub = [r for r in rows if r["kind"] == kind]
-        if not sub:
-            continue
-        fig.add_bar(
-            y=[r["label"] for r in sub], x=[r["val_acc"] if r["val_acc"] is not None else 0 for r in sub], name=kind,
-            orientation="h", marker_color=color,
-            text=[f"{kind} · {r['val_acc']:.1%}" if r["val_acc"] is not None else kind for r in sub],
-            textposition="auto", insidetextanchor="start",
-            hovertemplate="%{y}<br>final val acc %{x:.1%}<extra>" + kind + "</extra>",
-        )
-    spread = [r for r in rows if (r.get("n") or 0) >= 2 and r.get("ci_low") is not None]
-    if spread:  # the run's settings over seeds: mean and 95 % interval over the bar of this one run
-        fig.add_scatter(
-            y=[r["label"] for r in spread], x=[r["mean"] for r in spread], mode="markers", name="mean over seeds",
-            marker=dict(symbol="diamond", size=10, color="#111"),
-            error_x=dict(type="data", symmetric=False, color="#111", thickness=2,
-                         array=[r["ci_high"] - r["mean"] for r in spread], arrayminus=[r["mean"] - r["ci_low"] for r in spread]),
-            customdata=[r["n"] for r in spread],
-            hovertemplate="%{y}<br>mean over %{customdata} seeds %{x:.1%} (95 % interval)<extra></extra>",
-        )
-    order = [r["label"] for r in rows]
-    fig.update_layout(
-        height=max(200, 110 + 40 * len(rows)), margin=dict(l=10, r=20, t=40, b=30), barmode="overlay",
-        title=dict(text="Final val accuracy by kind", font=dict(size=14)),
-        xaxis=dict(range=[0, 1.02], tickformat=".0%"),
-        yaxis=dict(type="category", categoryorder="array", categoryarray=order[::-1], automargin=True),
-        legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"), uirevision="kinds",
-    )
-    return fig
 
 
 def contributions_figure(names: Sequence[str], values: Sequence[float]) -> go.Figure:

@@ -28,3 +28,28 @@ def demo_cfg(seed: int, kind: str, source: str = "run:source-x", **data: Any) ->
     return {"seed": seed, "name": f"target-{kind}", "method": "transfer",
             "data": {"dataset": "digits", "classes": [3, 4, 5], "train_per_class": 5, "image_size": 32, **data},
             "backbones": [bb], "train": {"epochs": 2, "batch_size": 8, "lr": 0.001, "device": "cpu"}}
+
+
+def fake_sweep(root: Path, experiment: str = "labels", size: str = "quick") -> Path:
+    """A finished built-in experiment's folder (sweep.yaml, trials/summary/paired CSVs, state) whose trials
+    are :func:`fake_run` runs: transfer ahead of the probe, the probe ahead of scratch, more labels better,
+    a little noise per seed. Its folder."""
+    from transfer_core.config import to_dict
+    from transfer_core.sweeps import builtin
+    from transfer_core.sweeps.folder import init_folder, sweep_dir, write_state, write_tables
+
+    spec = builtin.load_builtin(experiment, size)
+    path = init_folder(spec, sweep_dir(spec, root))
+    bonus = {"transfer": 0.25, "probe": 0.15, "scratch": 0.0}
+    rows = []
+    for trial, point in enumerate(spec.points()):
+        for seed in spec.seeds:
+            labels = float(point.get("data.train_per_class", 10))
+            acc = min(0.99, 0.35 + bonus.get(str(point.get("variant")), 0.1) + 0.05 * len(str(int(labels)))
+                      + 0.01 * ((seed * 7 + trial) % 3))
+            rid = fake_run(root, to_dict(spec.trial_config(point, seed)), acc)
+            rows.append({"trial": trial, **point, "seed": seed, "run_id": rid, "state": "completed", "val_acc": acc,
+                         "best_val_acc": acc, "train_s": 2.0 + labels / 10, "wall_s": 3.0 + labels / 10})
+    write_tables(path, spec, rows)
+    write_state(path, "completed", "done")
+    return path

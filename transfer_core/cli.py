@@ -250,6 +250,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_sweep_parser(sub, runs_dir_arg)
 
+    from .present.command import add_parser as add_present_parser
+
+    add_present_parser(sub, runs_dir_arg)
+
     b = sub.add_parser("backbones", help="list backbones")
     b.add_argument("--all", action="store_true", help="every torchvision classifier, not only the curated list")
     b.set_defaults(fn=cmd_backbones)

@@ -4,7 +4,10 @@ One file, no network: the plotly.js bundle is inlined once (with the first figur
 images are inline base64 PNGs, so the report opens offline, from an e-mail attachment
 or a USB stick. Sections: headline numbers, how the model was trained, learning
 curves, fusion weights (fusion runs), confusion matrix, per-class table, sample
-predictions and the full configuration.
+predictions and the full configuration, and a link to the run's slide deck.
+
+The figures and the sentences are the ones the Present page and its decks show
+(:mod:`transfer_core.present.figures`, :mod:`transfer_core.present.sentences`): one source.
 """
 
 from __future__ import annotations
@@ -15,15 +18,14 @@ import html
 import io
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from .config import dump_yaml
 from .compare import run_kind
-from .insights.fusion import alpha_trajectory
-from .metrics import normalise_confusion
+from .config import dump_yaml
+from .present.figures import alpha_figure, confusion_figure, curves_figure
+from .present.sentences import KIND_TEXT, backbone_text, verdict
 from .runs import Run, RunStore, atomic_write_text
 from .seeds import seed_note
 
@@ -32,12 +34,8 @@ __all__ = ["html_report", "write_report", "REPORT_NAME"]
 log = logging.getLogger(__name__)
 
 REPORT_NAME = "report.html"
-_BLUE, _ORANGE, _GREEN, _RED = "#2563eb", "#ea580c", "#16a34a", "#dc2626"
-_KIND_TEXT = {
-    "scratch": "trained from scratch (random initial weights)",
-    "transfer": "transfer learning (starts from pretrained weights)",
-    "fusion": "feature fusion (several backbones combined)",
-}
+#: The slide deck of the run (:mod:`transfer_core.present`), written next to the report.
+DECK_NAME = "deck.html"
 
 _CSS = """
 *{box-sizing:border-box}
@@ -99,54 +97,6 @@ def _duration(status: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- figures
-
-
-def _curves(metrics: Sequence[dict[str, Any]]) -> go.Figure:
-    ep = [m.get("epoch") for m in metrics]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss (lower is better)", "Accuracy (higher is better)"),
-                        horizontal_spacing=0.1)
-    for col, key in ((1, "loss"), (2, "acc")):
-        fig.add_trace(go.Scatter(x=ep, y=[m.get(f"train_{key}") for m in metrics], name="training",
-                                 mode="lines+markers", line=dict(color=_BLUE), showlegend=col == 1, legendgroup="t"),
-                      row=1, col=col)
-        fig.add_trace(go.Scatter(x=ep, y=[m.get(f"val_{key}") for m in metrics], name="validation (unseen images)",
-                                 mode="lines+markers", line=dict(color=_ORANGE, dash="dash"), showlegend=col == 1,
-                                 legendgroup="v"), row=1, col=col)
-    fig.update_xaxes(title_text="epoch", dtick=1 if len(ep) <= 20 else None)
-    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
-    fig.update_layout(height=340, margin=dict(l=50, r=20, t=40, b=40), legend=dict(orientation="h", y=-0.22),
-                      template="plotly_white")
-    return fig
-
-
-def _alpha(metrics: Sequence[dict[str, Any]], names: Sequence[str]) -> go.Figure | None:
-    series = alpha_trajectory(metrics, names)
-    if not series:
-        return None
-    fig = go.Figure()
-    for label, (epochs, alpha) in series.items():
-        fig.add_trace(go.Scatter(x=epochs, y=alpha, name=label, mode="lines+markers"))
-    n = len(next(iter(series.values()))[0])
-    fig.update_layout(height=280, margin=dict(l=50, r=20, t=20, b=40), yaxis=dict(range=[0, 1], title="weight α"),
-                      xaxis=dict(title="epoch", dtick=1 if n <= 20 else None), template="plotly_white",
-                      legend=dict(orientation="h", y=-0.3))
-    return fig
-
-
-def _confusion(conf: dict[str, Any]) -> go.Figure:
-    labels = [str(x) for x in conf["labels"]]
-    counts = conf["matrix"]
-    z = normalise_confusion(counts)
-    text = [[f"{c}" for c in row] for row in counts]
-    fig = go.Figure(go.Heatmap(z=z, x=labels, y=labels, text=text, texttemplate="%{text}", colorscale="Blues",
-                               zmin=0, zmax=1, showscale=False,
-                               hovertemplate="true %{y} → predicted %{x}: %{text} images<extra></extra>"))
-    n = len(labels)
-    side = min(640, 160 + 44 * n)
-    fig.update_layout(height=side, margin=dict(l=60, r=20, t=20, b=60), template="plotly_white",
-                      xaxis=dict(title="predicted class", type="category"),
-                      yaxis=dict(title="true class", type="category", autorange="reversed"))
-    return fig
 
 
 class _Figures:
@@ -242,39 +192,14 @@ def _per_class_table(rows: list[dict[str, Any]]) -> str:
             "<th>F1</th><th>images</th></tr></thead><tbody>" + "".join(body) + "</tbody></table>")
 
 
-def _verdict(acc: float | None, n_classes: int | None, per_class: list[dict[str, Any]],
-             conf: dict[str, Any] | None) -> str:
-    """One plain sentence for the reader in a hurry (HTML-escaped)."""
-    if acc is None:
-        return ""
-    text = f"<b>In short:</b> the model answers correctly on <b>{acc:.1%}</b> of images it never saw"
-    if n_classes:
-        text += f" ({n_classes} classes: guessing would score {1 / n_classes:.1%})"
-    text += "."
-    if per_class and len(per_class) > 1:
-        weak = min(per_class, key=lambda r: r.get("recall", 0.0))
-        name = str(weak.get("class"))
-        text += f" It is weakest on class <b>{_esc(name)}</b> (recognised {float(weak.get('recall', 0.0)):.0%} of the time"
-        if conf and name in [str(x) for x in conf["labels"]]:
-            labels = [str(x) for x in conf["labels"]]
-            i = labels.index(name)
-            row = [(v, j) for j, v in enumerate(conf["matrix"][i]) if j != i]
-            if row and max(row)[0] > 0:
-                text += f", most often taken for <b>{_esc(labels[max(row)[1]])}</b>"
-        text += ")."
-    return text
-
-
-def _backbone_text(cfg: dict[str, Any]) -> str:
-    parts = []
-    for b in cfg.get("backbones") or []:
-        w = str(b.get("weights", "?"))
-        src = {"none": "random init", "imagenet": "ImageNet"}.get(w, w.replace("run:", "run ").replace("file:", "file "))
-        fr = b.get("freeze", 0)
-        frozen = ("every layer trained" if fr in (0, "0") else "body frozen, only the new layers trained" if fr == "all"
-                  else f"first {fr} layer groups frozen")
-        parts.append(f"{b.get('name', '?')} ({src}, {frozen})")
-    return "; ".join(parts)
+def _deck_link(run: Run) -> str:
+    """A link to the run's slide deck (``deck.html`` next to the report), or how to make one."""
+    how = (f"build it on the dashboard's Present page or with <code>python -m transfer_core present "
+           f"run:{_esc(run.id)} --format html</code> (or <code>--format pptx</code> for PowerPoint)")
+    if (run.dir / DECK_NAME).is_file():
+        return (f"<p class='note' id='deck'>Presenting this run? <a href='{DECK_NAME}'>Open its slide deck</a> "
+                f"(the same numbers and figures, one slide at a time; ← → to step). To refresh it, {how}.</p>")
+    return f"<p class='note' id='deck'>Presenting this run? A slide deck tells the same story one slide at a time: {how}.</p>"
 
 
 def html_report(run: Run | str | Path, runs_root: str | Path | None = None, samples_per_class: int = 2,
@@ -319,17 +244,18 @@ def html_report(run: Run | str | Path, runs_root: str | Path | None = None, samp
         log.warning("report: no seed comparison for %s: %s", run.id, exc)
         note = None
     out.append((_card("Over seeds", note["card"], note["sub"]) if note else "") + "</div>")
-    verdict = _verdict(summary.val_acc, n_classes, per_class, conf)
-    if verdict:
-        out.append(f"<p class='verdict'>{verdict}{' ' + _esc(note['sentence']) if note else ''}</p>")
+    short = verdict(summary.val_acc, n_classes, per_class, conf, em=lambda t: f"<b>{t}</b>", esc=_esc)
+    if short:
+        out.append(f"<p class='verdict'>{short}{' ' + _esc(note['sentence']) if note else ''}</p>")
+    out.append(_deck_link(run))
 
     out.append("<section id='summary'><h2>How this model was trained</h2>")
-    out.append(f"<p class='lead'>{_esc(_KIND_TEXT.get(kind, kind))}.</p><table><tbody>")
+    out.append(f"<p class='lead'>{_esc(KIND_TEXT.get(kind, kind))}.</p><table><tbody>")
     rows = [
         ("Data", f"{data.get('dataset', '?')}, classes: {', '.join(map(str, data['classes'])) if data.get('classes') else 'all'}"
                  f", {data.get('image_size', '?')} px images"
                  + (f", {data['train_per_class']} training images per class" if data.get("train_per_class") else "")),
-        ("Backbone" + ("s" if len(names) > 1 else ""), _backbone_text(cfg)),
+        ("Backbone" + ("s" if len(names) > 1 else ""), backbone_text(cfg)),
     ]
     if kind == "fusion":
         f = cfg.get("fusion") or {}
@@ -344,10 +270,10 @@ def html_report(run: Run | str | Path, runs_root: str | Path | None = None, samp
     out.append("<section id='curves'><h2>Learning curves</h2><p class='lead'>If the validation line follows the "
                "training line, the model learned patterns that carry over to new images; a widening gap means it "
                "memorised the training set.</p>")
-    out.append(figs.html(_curves(metrics), "fig-curves") if metrics else "<p class='note'>No epoch finished.</p>")
+    out.append(figs.html(curves_figure(metrics), "fig-curves") if metrics else "<p class='note'>No epoch finished.</p>")
     out.append("</section>")
 
-    alpha_fig = _alpha(metrics, names) if kind == "fusion" else None
+    alpha_fig = alpha_figure(metrics, names) if kind == "fusion" else None
     if alpha_fig is not None:
         out.append("<section id='alpha'><h2>How much each backbone counts</h2><p class='lead'>The fusion weights α "
                    "the model learned: a larger weight means that backbone's features count more.</p>")
@@ -356,7 +282,7 @@ def html_report(run: Run | str | Path, runs_root: str | Path | None = None, samp
     out.append("<section id='confusion'><h2>Where it goes wrong</h2><p class='lead'>Rows are the true classes, "
                "columns what the model answered; the diagonal is right. Numbers are validation images.</p>"
                "<div class='two'><div>")
-    out.append(figs.html(_confusion(conf), "fig-confusion") if conf else "<p class='note'>No confusion matrix recorded.</p>")
+    out.append(figs.html(confusion_figure(conf), "fig-confusion") if conf else "<p class='note'>No confusion matrix recorded.</p>")
     out.append("</div><div id='per-class'><h3 style='margin:4px 0 8px;font-size:16px'>Per class</h3>")
     out.append(_per_class_table(per_class) + "</div></div></section>")
 

@@ -1,0 +1,89 @@
+"""The story of a distillation: the run's story, with its teachers drawn above the student, the best
+teacher as the baseline, and the student against its teachers (accuracy, size, speed) as the evidence.
+
+The rows and the sentence are :func:`transfer_core.distill.versus.student_vs_teachers`, the same the
+Compare page shows; it skips teachers deleted since.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..distill.versus import student_vs_teachers
+from ..runs import Run, RunStore
+from . import sentences as sx
+from .method_slide import backbone_block, method_slide
+from .slides import StoryData, class_count, run_config
+from .story import Number, Slide
+from .story_run import run_story
+from .subject import Subject
+
+__all__ = ["distill_story", "student_vs_teachers_rows"]
+
+log = logging.getLogger(__name__)
+
+
+def student_vs_teachers_rows(run: Run, runs_root: Path) -> dict[str, Any]:
+    """:func:`transfer_core.distill.versus.student_vs_teachers` of ``run``: ``{"rows", "sentence", "spread"}``."""
+    return student_vs_teachers(run, runs_root)
+
+
+def _teacher_blocks(store: RunStore, teachers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for t in teachers:
+        try:
+            tcfg = store.get(str(t.get("run_id"))).config_dict()
+            block = backbone_block((tcfg.get("backbones") or [{}])[0], store)
+        except Exception:  # noqa: BLE001
+            block = {"name": t.get("name", "teacher"), "groups": []}
+        out.append({**block, "name": t.get("backbones") or block.get("name") or t.get("name"),
+                    "source": f"teacher · run {str(t.get('run_id'))[-4:]}", "acc": t.get("val_acc")})
+    return out
+
+
+def distill_story(subject: Subject, data: StoryData, images: bool) -> tuple[str, list[Slide], list[str]]:
+    question, slides, takeaways = run_story(subject, data, images)
+    store = RunStore(subject.runs_root)
+    run = store.get(subject.refs[0])
+    cfg = run_config(run)
+    try:
+        svt = student_vs_teachers(run, subject.runs_root)
+        why = ""
+    except Exception as exc:  # noqa: BLE001 - no final checkpoint yet (a running or failed student): say so
+        log.warning("present: student_vs_teachers(%s) failed: %s", run.id, exc)
+        svt = {"rows": [], "sentence": ""}
+        why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    rows = list(svt.get("rows") or [])
+    teachers = [r for r in rows if r.get("role") == "teacher"]
+    student = next((r for r in rows if r.get("role") == "student"), None)
+    by_id = {s.id: s for s in slides}
+    by_id["method"] = method_slide(cfg, store, run.metrics(), class_count(cfg, run.confusion()),
+                                   _teacher_blocks(store, teachers), title="The method: teachers and a student")
+    answer = by_id["answer"]
+    scored = [t for t in teachers if t.get("val_acc") is not None]
+    if scored and student and student.get("val_acc") is not None:
+        top = max(scored, key=lambda t: t["val_acc"])
+        answer.numbers = [answer.numbers[0],
+                          Number(f"Best teacher: {top.get('name')}", sx.pct(top["val_acc"]),
+                                 f"run {str(top.get('run_id'))[-4:]}", "baseline"),
+                          *[n for n in answer.numbers if n.role == "spread"]]
+        kept = student["val_acc"] / top["val_acc"] if top["val_acc"] else 0.0
+        answer.title = f"The answer: the student keeps {kept:.0%} of the best teacher's accuracy"
+    if svt.get("sentence"):
+        answer.bullets.insert(0, svt["sentence"])
+    ev = by_id["evidence"]
+    if rows:
+        ev.title = "The evidence: student against teachers"
+        ev.figures.insert(0, {"kind": "distill", "args": {"rows": rows},
+                              "caption": "Validation accuracy of the student and each teacher, with size and speed"})
+        ev.figures = ev.figures[:2]
+        ev.notes = "Rows: " + "; ".join(json.dumps(r, default=str) for r in rows) + "\n" + ev.notes
+    else:
+        ev.lead = f"The student and its teachers are measured from their final checkpoints: {why}. " + ev.lead
+    if svt.get("sentence"):
+        takeaways.insert(1, svt["sentence"])
+    order = [s.id for s in slides]
+    return question, [by_id[i] for i in order], takeaways
