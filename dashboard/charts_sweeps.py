@@ -1,18 +1,11 @@
 """Figures of the Experiments page: a sweep's summary with every finished trial as a faint dot.
 
-They live in :mod:`transfer_core.present.figures_sweeps` (no Streamlit), so an experiment's
-Present story and its decks draw the very figure this page draws; re-exported here. The
-``compress`` experiment's figure (the student's variants against its teacher) is drawn here
-until the Present figures take it over (it needs nothing from Streamlit either).
+They live in :mod:`transfer_core.present.figures_sweeps` and
+:mod:`transfer_core.present.figures_compress` (no Streamlit), so an experiment's Present story
+and its decks draw the very figure this page draws; re-exported here.
 """
 
-from __future__ import annotations
-
-from typing import Any, Mapping, Sequence
-
-import plotly.graph_objects as go
-
-from transfer_core.present.figures import KIND_COLORS
+from transfer_core.present.figures_compress import COMPRESS_COLORS, TEACHER_COLOR, compress_figure
 from transfer_core.present.figures_sweeps import (
     VARIANT_COLORS,
     alpha_figure,
@@ -20,74 +13,8 @@ from transfer_core.present.figures_sweeps import (
     generic_figure,
     labels_figure,
     parts_figure,
+    sweep_figure,
 )
-from transfer_core.present.figures_sweeps import sweep_figure as _sweep_figure
-from transfer_core.sweeps.builtin import COMPRESS_VARIANTS, VARIANT_AXIS
-from transfer_core.sweeps.headlines import value_text
-from transfer_core.sweeps.stats import as_number as _num
 
 __all__ = ["sweep_figure", "labels_figure", "freeze_figure", "alpha_figure", "parts_figure", "generic_figure",
-           "compress_figure", "VARIANT_COLORS", "COMPRESS_COLORS"]
-
-Row = Mapping[str, Any]
-# the student alone in grey (a from-scratch run), distilled in the distill colour, lighter without unlabeled images
-COMPRESS_COLORS = dict(zip(COMPRESS_VARIANTS, ("#94a3b8", "#67c1d6", KIND_COLORS["distill"])))
-TEACHER_COLOR = "#9333ea"
-
-
-def _same(a: Any, b: Any) -> bool:
-    return a == b or (a is not None and b is not None and str(a) == str(b))
-
-
-def _row(summary: Sequence[Row], label: str) -> Row | None:
-    return next((r for r in summary if _same(r.get(VARIANT_AXIS), label)), None)
-
-
-def compress_figure(summary: Sequence[Row], trials: Sequence[Row], axes: Mapping[str, Sequence[Any]],
-                    reference: Mapping[str, Any] | None = None) -> go.Figure:
-    """A bar per variant (mean over seeds) with its 95 % whisker, each seed as a dot, and the teacher's
-    accuracy (``reference``, see :func:`transfer_core.sweeps.builtin.teacher_reference`) as a dashed line."""
-    labels = [str(v) for v in axes.get(VARIANT_AXIS, COMPRESS_VARIANTS)]
-    rows = [_row(summary, lab) for lab in labels]
-    means = [_num(r.get("val_acc_mean")) if r else None for r in rows]
-    halves = []
-    for r, m in zip(rows, means):
-        hi = _num(r.get("val_acc_ci_high")) if r else None
-        halves.append(None if hi is None or m is None else hi - m)
-    fig = go.Figure(go.Bar(
-        x=labels, y=means, name="mean over seeds", showlegend=False,
-        marker_color=[COMPRESS_COLORS.get(lab, "#64748b") for lab in labels],
-        error_y=dict(type="data", array=[h or 0 for h in halves], visible=True, thickness=1.5, width=10,
-                     color="#111827"),
-        text=[value_text(r) if r and m is not None else "" for r, m in zip(rows, means)],
-        textposition="inside", insidetextanchor="start", textfont=dict(size=13, color="white"),
-        hovertemplate="%{x}<br>%{text}<extra></extra>",
-    ))
-    done = [t for t in trials if t.get("state") == "completed" and _num(t.get("val_acc")) is not None]
-    for lab in labels:
-        pts = [t for t in done if _same(t.get(VARIANT_AXIS), lab)]
-        if pts:
-            fig.add_trace(go.Scatter(
-                x=[lab] * len(pts), y=[float(t["val_acc"]) for t in pts], mode="markers", showlegend=False,
-                name=f"{lab}: each seed", meta="seed", marker=dict(color="rgba(17,24,39,0.5)", size=7),
-                text=[f"seed {t.get('seed')}" for t in pts], hovertemplate=f"{lab}, %{{text}}: %{{y:.1%}}<extra></extra>"))
-    acc = _num((reference or {}).get("val_acc"))
-    if acc is not None:
-        who = "+".join(reference.get("backbones") or []) or "teacher"
-        fig.add_hline(y=acc, line=dict(color=TEACHER_COLOR, dash="dash", width=2))
-        fig.add_annotation(x=1, xref="paper", xanchor="right", y=acc, yanchor="bottom", showarrow=False,
-                           text=f"teacher ({who}): {acc:.1%}", font=dict(color=TEACHER_COLOR, size=12))
-    fig.update_yaxes(title_text="validation accuracy", tickformat=".0%", range=[0, 1.02])
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=labels)
-    fig.update_layout(height=420, margin=dict(l=50, r=20, t=50, b=50), uirevision="sweep-compress",
-                      title=dict(text="The student's validation accuracy (bar: mean; whisker: 95 % interval; "
-                                      "dots: each seed; dashed: its teacher)", font=dict(size=14)))
-    return fig
-
-
-def sweep_figure(kind: str | None, summary: Sequence[Row], trials: Sequence[Row], axes: Mapping[str, Sequence[Any]],
-                 reference: Mapping[str, Any] | None = None) -> go.Figure:
-    """The figure of a built-in experiment (``kind``), else the generic one; ``reference``: compress's teacher."""
-    if kind == "compress":
-        return compress_figure(summary, trials, axes, reference)
-    return _sweep_figure(kind, summary, trials, axes)
+           "compress_figure", "VARIANT_COLORS", "COMPRESS_COLORS", "TEACHER_COLOR"]

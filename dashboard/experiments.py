@@ -17,7 +17,7 @@ import streamlit as st
 from dashboard.charts_sweeps import sweep_figure
 from dashboard.formatting import duration
 from dashboard.sweep_state import sweep_jobs
-from transfer_core.sweeps.builtin import remaining_s
+from transfer_core.sweeps.builtin import remaining_s, teacher_reference
 from transfer_core.sweeps.folder import SweepResults, read_results
 from transfer_core.sweeps.headlines import headline_for, value_text
 
@@ -103,6 +103,13 @@ def paired_frame(res: SweepResults) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@st.cache_data(show_spinner=False, ttl=20, max_entries=8)
+def _reference(path: str, fingerprint: str, n_done: int) -> dict[str, Any] | None:
+    """The teacher of a compress sweep (reads the run store: once per finished trial, or every 20 s)."""
+    res = results(path)
+    return teacher_reference(res.spec) if res is not None else None
+
+
 def _draw(path: str, kind: str | None) -> bool:
     """Everything about one sweep; returns whether its sweep is still running in this process."""
     jobs = sweep_jobs()
@@ -116,9 +123,10 @@ def _draw(path: str, kind: str | None) -> bool:
     if not active and jobs.error() and str(jobs.last()) == path:
         st.error(jobs.error().splitlines()[0], icon=":material/error:")
     axes = {**res.spec.axis_labels()}
-    fig = sweep_figure(kind, res.summary, res.trials, axes)
+    ref = _reference(path, res.spec.fingerprint(), res.n_done) if kind == "compress" else None
+    fig = sweep_figure(kind, res.summary, res.trials, axes, reference=ref)
     st.plotly_chart(fig, key="sweep_chart", config={"displayModeBar": False})
-    st.markdown(f"**{headline_for(res, kind)}**")
+    st.markdown(f"**{headline_for(res, kind, reference=ref)}**")
     st.caption("± is the half-width of the 95 % interval over seeds (Student t). The same seed gives every "
                "variant the same split, so the differences are paired; a single seed is one draw, not a finding.")
     if res.summary:

@@ -70,6 +70,10 @@ def _draw(rid: str) -> bool:
     st.plotly_chart(charts.curves_figure(metrics, epochs=planned), key="train_curves", config={"displayModeBar": False})
     if not metrics:
         st.caption("The curves fill in as epochs finish (one point per epoch).")
+    if cfg.get("method") == "distill" and charts.has_loss_parts(metrics):
+        weight = (cfg.get("distill") or {}).get("weight")
+        st.plotly_chart(charts.loss_parts_figure(metrics, epochs=planned, weight=weight), key="train_loss_parts",
+                        config={"displayModeBar": False})
     if cfg.get("method") == "fusion" and (cfg.get("fusion") or {}).get("mode") == "sum" and any(m.get("alpha") for m in metrics):
         names = [b.get("name", "?") for b in cfg.get("backbones", [])]
         st.plotly_chart(charts.alpha_figure(metrics, names), key="train_alpha", config={"displayModeBar": False})

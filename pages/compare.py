@@ -22,7 +22,7 @@ MAX_DEFAULT = 3
 ss = st.session_state
 
 st.title("Compare")
-st.caption("Put runs side by side: learning curves, final accuracy by kind (scratch, transfer, fusion), "
+st.caption("Put runs side by side: learning curves, final accuracy by kind (scratch, transfer, fusion, distill), "
            "and exactly which settings differed.")
 
 store = run_store()
@@ -147,6 +147,11 @@ st.dataframe(
                                                              "(this one included)"),
     },
 )
+
+students = [rid for rid in picked if configs[rid].get("method") == "distill"]
+for rid in students[:3]:  # size and speed need the models: measured on the Results page
+    st.page_link("pages/results.py", label=f"{_short(rid)}: the student against its teachers (size, speed)",
+                 icon=":material/compress:", query_params={"run": rid})
 
 st.subheader("What was different")
 diff = config_diff(configs)

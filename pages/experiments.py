@@ -101,7 +101,8 @@ for col, (size, spec) in zip(cols, specs.items()):
         pending = builtin.before_pending(spec, root)  # reads the run store once
         est = builtin.estimate_s(spec, include_before=False) + sum(builtin.trial_seconds(b) for b in pending)
         st.markdown(f"**{name}** · {spec.n_trials} trials ({_shape(spec)})")
-        runs = f"{len(pending)} source run{'s' if len(pending) > 1 else ''}"
+        noun = "source run" if all(str(b.get("name", "")).startswith("source") for b in pending) else "run"
+        runs = f"{len(pending)} {noun}{'s' if len(pending) > 1 else ''}"  # compress: the source and its teacher
         note = f" (includes {runs} trained first, once)" if pending else ""
         st.caption(f"Estimated time on a 2-core CPU: {ex.minutes(est)}{note}")
         running_here = active is not None and active == path

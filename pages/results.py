@@ -16,6 +16,7 @@ import streamlit as st
 from dashboard import charts
 from dashboard import galleries as gal
 from dashboard import run_cache as rc
+from dashboard import widgets_distill as wd
 from dashboard import widgets_teaching as wt
 from dashboard.formatting import run_option, run_time
 from dashboard.run_view import RunView, run_view, show_notice
@@ -129,8 +130,13 @@ def _show(rid: str, clickable: bool = False) -> bool:
         if cfg.get("method") == "fusion" and any(m.get("alpha") for m in metrics):
             names = [b.get("name", "?") for b in cfg.get("backbones", [])]
             st.plotly_chart(charts.alpha_figure(metrics, names), key="results_alpha", config={"displayModeBar": False})
+        if cfg.get("method") == "distill" and charts.has_loss_parts(metrics):
+            st.plotly_chart(charts.loss_parts_figure(metrics, weight=(cfg.get("distill") or {}).get("weight")),
+                            key="results_loss_parts", config={"displayModeBar": False})
     else:
         st.caption("No finished epoch yet.")
+    if cfg.get("method") == "distill" and state == "completed" and run.checkpoint_path.exists():
+        wd.versus_section(run, cfg)
 
     conf, per_class = run.confusion(), run.per_class()
     if conf or per_class:

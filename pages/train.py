@@ -17,12 +17,13 @@ import streamlit as st
 from dashboard import demo as demo_ui
 from dashboard import live_view
 from dashboard import widgets as w
+from dashboard import widgets_distill as wd
 from dashboard import widgets_teaching as wt
 from dashboard.formatting import human_count, weights_run_label
 from dashboard.run_view import run_view
 from dashboard.state import draft_config, job_manager, run_exists, run_store, select_run, selected_run_id
 from transfer_core.backbones import get_backbone, imagenet_weights_info, list_backbones, trainable_params
-from transfer_core.config import ACTIVATIONS, DEVICES, OPTIMIZERS, ConfigError, DataConfig, from_dict
+from transfer_core.config import ACTIVATIONS, DEVICES, OPTIMIZERS, ConfigError, DataConfig, from_dict, validate
 from transfer_core.presets import apply_preset
 from transfer_core.recipe import describe
 from transfer_core.training import gpu_count
@@ -51,7 +52,10 @@ MAX_FUSION = 4
 BATCHES = [8, 16, 32, 64, 128, 256]
 _FORM = "_train_form"  # plain dict mirroring the widget values (survives page switches)
 _PERSIST_PREFIXES = ("method", "epochs", "batch_size", "lr", "optimizer", "device", "n_backbones", "fusion_mode",
-                     "learn_alpha", "shared_dim", "activation", "bb", "alpha_", "compile")
+                     "learn_alpha", "shared_dim", "activation", "bb", "alpha_", "compile", "distill_")
+METHODS = {"transfer": "Transfer (one backbone)", "fusion": "Fusion (several)",
+           "distill": "Distill (teachers → a small student)"}
+STUDENT = "distill_bb"  # the student's picker keys (distill_bb0_name, ...): its own choice, not the transfer body's
 DOUBLE_SUBMIT_S = 5.0
 
 ss = st.session_state
@@ -72,7 +76,9 @@ def _save_form() -> None:
     ss[_FORM] = saved
 
 
-def _bb_default(i: int) -> str:
+def _bb_default(i: int, prefix: str = "bb") -> str:
+    if prefix == STUDENT:
+        return wd.STUDENT_DEFAULT
     return FUSION_DEFAULT_BACKBONES[i % len(FUSION_DEFAULT_BACKBONES)]
 
 
@@ -107,15 +113,22 @@ def _weights_options(name: str, completed: list[Any], imported: list[dict[str, A
 
 
 def _n_bodies() -> int:
-    return 1 if ss.get("method", "transfer") == "transfer" else int(ss.get("n_backbones", 2))
+    return int(ss.get("n_backbones", 2)) if ss.get("method", "transfer") == "fusion" else 1
+
+
+def _body_prefix() -> str:
+    """Widget key prefix of the bodies being edited: the student's in distill mode."""
+    return STUDENT if ss.get("method") == "distill" else "bb"
 
 
 def _apply_preset(preset: str) -> None:
     """Callback (runs before the widgets are drawn): set the widget values of a preset."""
-    bodies = [(ss.get(f"bb{i}_name", _bb_default(i)), ss.get(f"bb{i}_weights", "none")) for i in range(_n_bodies())]
+    px = _body_prefix()
+    bodies = [(ss.get(f"{px}{i}_name", _bb_default(i, px)), ss.get(f"{px}{i}_weights", "none"))
+              for i in range(_n_bodies())]
     choice = apply_preset(preset, bodies, _completed_runs(), _imagenet_cached)
     for i, body in enumerate(choice.bodies):
-        ss[f"bb{i}_weights"], ss[f"bb{i}_freeze"] = body.weights, body.freeze
+        ss[f"{px}{i}_weights"], ss[f"{px}{i}_freeze"] = body.weights, body.freeze
     ss["lr"] = choice.lr
     ss["preset_note"] = (choice.summary, list(choice.notes))
 
@@ -123,13 +136,16 @@ def _apply_preset(preset: str) -> None:
 # --------------------------------------------------------------------------- widgets
 
 
-def _backbone_picker(i: int, names: list[str], completed: list[Any], imported: list[dict[str, Any]], label: str) -> dict[str, Any]:
+def _backbone_picker(i: int, names: list[str], completed: list[Any], imported: list[dict[str, Any]], label: str,
+                     prefix: str = "bb", help: str = "torchvision classifiers; the final layer is replaced by a new head",
+                     ) -> dict[str, Any]:
     """Backbone, weights source and freeze slider for body ``i``; returns its config dict."""
-    kname, kw, kf = f"bb{i}_name", f"bb{i}_weights", f"bb{i}_freeze"
-    _init(kname, _bb_default(i))
+    kname, kw, kf = f"{prefix}{i}_name", f"{prefix}{i}_weights", f"{prefix}{i}_freeze"
+    default = _bb_default(i, prefix)
+    _init(kname, default)
     if ss[kname] not in names:
-        ss[kname] = names[0] if _bb_default(i) not in names else _bb_default(i)
-    name = st.selectbox(label, names, key=kname, help="torchvision classifiers; the final layer is replaced by a new head")
+        ss[kname] = names[0] if default not in names else default
+    name = st.selectbox(label, names, key=kname, help=help)
 
     options, labels = _weights_options(name, completed, imported)
     _init(kw, "none")
@@ -186,7 +202,8 @@ def _data_summary(data: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def _build_config(method: str, bodies: list[dict[str, Any]], data: dict[str, Any]) -> dict[str, Any]:
+def _build_config(method: str, bodies: list[dict[str, Any]], data: dict[str, Any],
+                  distill: dict[str, Any] | None = None) -> dict[str, Any]:
     cfg: dict[str, Any] = {
         "method": method,
         "data": data,
@@ -205,6 +222,8 @@ def _build_config(method: str, bodies: list[dict[str, Any]], data: dict[str, Any
             "learn_alpha": learn,
             "alpha": None if (learn or ss["fusion_mode"] != "sum") else [float(ss[f"alpha_{i}"]) for i in range(len(bodies))],
         }
+    if method == "distill" and distill is not None:
+        cfg["distill"] = distill
     return cfg
 
 
@@ -231,7 +250,10 @@ def _submit(cfg_dict: dict[str, Any]) -> None:
         st.toast("That run was just started: watch it below.", icon=":material/info:")
         return  # a double click: the first click already queued this exact run
     try:
-        rid = job_manager().submit(from_dict(cfg_dict), nproc=_gpus_to_use())
+        cfg = from_dict(cfg_dict)
+        if cfg.method == "distill":  # a wrong teacher is one line here, not a failed run
+            wd.check_teachers(validate(cfg), cfg_dict["data"])
+        rid = job_manager().submit(cfg, nproc=_gpus_to_use())
     except ConfigError as exc:
         ss["submit_error"] = (exc.field, exc.message)
         return
@@ -275,10 +297,21 @@ demo_ui.demo_section()  # guided transfer demo: queues source, transfer and scra
 settings_col, live_col = st.columns([2, 3], gap="large")
 with settings_col:
     st.subheader("Model")
-    method = st.radio("Method", ["transfer", "fusion"], key="method", horizontal=True,
-                      format_func=lambda m: {"transfer": "Transfer (one backbone)", "fusion": "Fusion (several)"}[m])
+    if ss["method"] not in METHODS:
+        ss["method"] = DEFAULTS["method"]
+    method = st.radio("Method", list(METHODS), key="method", horizontal=True, format_func=METHODS.get)
+    data = _data_section()
+    distill: dict[str, Any] | None = None
     if method == "transfer":
         bodies = [_backbone_picker(0, names, completed, imported, "Backbone")]
+    elif method == "distill":
+        st.caption("Completed runs (the teachers) teach one small new model (the student) with their softened "
+                   "predictions, on the labeled images and, if you let it, on the unlabeled ones.")
+        with st.container(border=True):
+            bodies = [_backbone_picker(0, names, completed, imported, "Student", prefix=STUDENT,
+                                       help="The small model that learns from the teachers: what you ship. A "
+                                            "new head is put on it; it may start from random weights.")]
+        distill = wd.distill_settings(data, _init)
     else:
         f1, f2 = st.columns(2)
         n = int(f1.number_input("Backbones", min_value=2, max_value=MAX_FUSION, step=1, key="n_backbones"))
@@ -302,7 +335,6 @@ with settings_col:
                 st.caption("Fixed weights are normalised to sum to 1.")
 
     st.subheader("Training")
-    data = _data_section()
     d1, d2 = st.columns([3, 2], vertical_alignment="center")
     d1.markdown(f"Data: {_data_summary(data)}")
     d2.page_link("pages/data.py", label="Change data", icon=":material/photo_library:")
@@ -327,7 +359,7 @@ with settings_col:
                   help="Runs as a torchrun subprocess with one DistributedDataParallel process per GPU; "
                        "the batch size is split between them. Stop ends the whole process group.")
 
-    cfg_dict = _build_config(method, bodies, data)
+    cfg_dict = _build_config(method, bodies, data, distill)
     _save_form()
     recipe = _recipe_line(cfg_dict)
     if recipe:

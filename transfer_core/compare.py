@@ -24,9 +24,10 @@ __all__ = [
 
 
 def run_kind(cfg: Mapping[str, Any]) -> str:
-    """"fusion" (method fusion), "scratch" (every backbone weights none and freeze 0), else "transfer"."""
-    if cfg.get("method") == "fusion":
-        return "fusion"
+    """"fusion" or "distill" (those methods: a student from random weights is still taught), "scratch"
+    (every backbone weights none and freeze 0), else "transfer"."""
+    if cfg.get("method") in ("fusion", "distill"):
+        return str(cfg["method"])
     bbs = [b for b in (cfg.get("backbones") or []) if isinstance(b, Mapping)]
     if bbs and all(str(b.get("weights", "")).strip() == "none" and b.get("freeze", 0) in (0, "0") for b in bbs):
         return "scratch"

@@ -29,11 +29,11 @@ def _teacher_runs(store: RunStore, run: Run, cfg: dict[str, Any]) -> list[Run]:
     return out
 
 
-def _row(store: RunStore, run: Run, role: str) -> dict[str, Any]:
+def _row(store: RunStore, run: Run, role: str, refresh: bool = False) -> dict[str, Any]:
     from ..model_cost import model_cost
 
     s = run.summary()
-    cost = model_cost(run, store.root)
+    cost = model_cost(run, store.root, refresh=refresh)
     return {"role": role, "run_id": run.id, "name": s.name or run.id, "method": s.method,
             "backbones": "+".join(s.backbones), "val_acc": s.val_acc, **cost}
 
@@ -67,11 +67,12 @@ def versus_sentence(student: dict[str, Any], teacher: dict[str, Any], spread: di
             f"at {params}, {pace} on {student['device']}{tail}.")
 
 
-def student_vs_teachers(ref: str | Path | Run, runs_root: str | Path | None = None) -> dict[str, Any]:
+def student_vs_teachers(ref: str | Path | Run, runs_root: str | Path | None = None, refresh: bool = False) -> dict[str, Any]:
     """``{"rows": [student, teacher, ...], "sentence": str, "spread": seeds summary}`` of a distill run.
 
     Each row: role, run_id, name, method, backbones, val_acc (final epoch), params,
-    export_mb, ms_per_image, device, batch. Measures what ``cost.json`` does not hold yet.
+    export_mb, ms_per_image, device, batch. Measures what ``cost.json`` does not hold yet
+    (everything, with ``refresh``).
     """
     from ..seeds import store_seed_index
 
@@ -80,8 +81,8 @@ def student_vs_teachers(ref: str | Path | Run, runs_root: str | Path | None = No
     cfg = run.config_dict()
     if cfg.get("method") != "distill":
         raise ValueError(f"run {run.id} is a {cfg.get('method')} run, not a distillation")
-    student = _row(store, run, "student")
-    teachers = [_row(store, t, "teacher") for t in _teacher_runs(store, run, cfg)]
+    student = _row(store, run, "student", refresh)
+    teachers = [_row(store, t, "teacher", refresh) for t in _teacher_runs(store, run, cfg)]
     spread = store_seed_index(store).summary(run.id, cfg) if run.status().get("state") == "completed" else None
     best = max((t for t in teachers if t.get("val_acc") is not None), key=lambda t: t["val_acc"], default=None)
     sentence = versus_sentence(student, best, spread) if best else "Its teachers are no longer in the run store."

@@ -331,7 +331,7 @@ def _sweep(args: Mapping[str, Any]) -> go.Figure:
     from .figures_sweeps import sweep_figure
 
     return sweep_figure(args.get("experiment"), args.get("summary") or [], args.get("trials") or [],
-                        args.get("axes") or {})
+                        args.get("axes") or {}, args.get("reference"))
 
 
 FIGURES: dict[str, Callable[[Mapping[str, Any]], go.Figure | None]] = {

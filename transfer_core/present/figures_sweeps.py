@@ -265,8 +265,12 @@ def _product(lists: list[Sequence[Any]]) -> list[tuple[Any, ...]]:
 
 
 def sweep_figure(kind: str | None, summary: Sequence[Row], trials: Sequence[Row],
-                 axes: Mapping[str, Sequence[Any]]) -> go.Figure:
-    """The figure of a built-in experiment (``kind``), else the generic one."""
+                 axes: Mapping[str, Sequence[Any]], reference: Mapping[str, Any] | None = None) -> go.Figure:
+    """The figure of a built-in experiment (``kind``), else the generic one; ``reference``: compress's teacher."""
+    if kind == "compress":
+        from .figures_compress import compress_figure  # imports the sweeps' built-ins
+
+        return compress_figure(summary, trials, axes, reference)
     figures = {"labels": labels_figure, "freeze": freeze_figure, "alpha": alpha_figure, "parts": parts_figure}
     draw = figures.get(kind or "")
     return (draw or generic_figure)(summary, trials, axes)

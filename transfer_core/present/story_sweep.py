@@ -101,9 +101,15 @@ def sweep_story(subject: Subject, data: StoryData, images: bool) -> tuple[str, l
     s5 = Slide("evidence", "The evidence: " + {
         "labels": "accuracy against labels per class", "freeze": "accuracy and training time against frozen groups",
         "alpha": "accuracy against a fixed α, and a learned one", "parts": "the fusion against its parts",
+        "compress": "the student alone, distilled, and distilled with the unlabeled images, against its teacher",
     }.get(exp or "", "accuracy over the grid"))
+    reference = None
+    if exp == "compress":  # the teacher's accuracy, the dashed line of the figure
+        from ..sweeps.builtin import teacher_reference
+
+        reference = teacher_reference(spec, subject.runs_root)
     s5.figures.append({"kind": "sweep", "args": {"experiment": exp, "summary": res.summary, "trials": res.trials,
-                                                  "axes": axes},
+                                                  "axes": axes, "reference": reference},
                        "caption": "Line or bar: the mean over seeds; band or whisker: its 95 % interval; dots: each seed"})
     s5.lead = f"{res.n_completed} of {res.n_total} trials finished ({res.state})."
     best_run = None

@@ -1,4 +1,4 @@
-"""The built-in experiments: four questions a class or a stakeholder asks, each a sweep spec.
+"""The built-in experiments: five questions a class or a stakeholder asks, each a sweep spec.
 
 * ``labels`` — How many labels does transfer save? The guided demo's target task
   (``examples/target_mnist_5-9_transfer.yaml``: mnist5k digits 5–9, 32 px, resnet18 from
@@ -13,9 +13,14 @@
   constant — 20 % validation accuracy, chance, on 5 classes.)
 * ``parts`` — Fusion against its parts: each body alone (linear probe), concatenation, and
   the α-sum with learned α.
+* ``compress`` — Compress the model: the demo's transfer run (resnet18 from the source, 10
+  labels per class, ``examples/target_mnist_5-9_transfer.yaml``, a ``before`` run after the
+  source) teaches a ``mobilenet_v3_small`` student from random weights on the same 50
+  labels: the student alone, distilled without the unlabeled images, distilled with them.
+  The trials name their teacher ``run:<its name>``, as the transfer variants name the source.
 
-Each has a ``default`` size (5 seeds) and a ``quick`` one (3 seeds, fewer points and
-epochs: a live class). :func:`spec_mapping` gives the sweep as a plain mapping (inline
+Each has a ``default`` size (5 seeds; ``compress`` 3) and a ``quick`` one (3 seeds, fewer
+points and epochs: a live class). :func:`spec_mapping` gives the sweep as a plain mapping (inline
 ``base`` and ``before`` configs, so nothing depends on the working folder), and
 :func:`estimate_s` its time on a 2-core CPU box. ``TRANSFER_LAB_EXPERIMENT`` (read at
 call time) shrinks every experiment for tests, like ``TRANSFER_LAB_DEMO``:
@@ -28,7 +33,8 @@ the ``labels`` experiment at 15 epochs, trials.csv of 2026-12-03, idle box): a t
 training image (resnet18, 32 px, batch 16, forward and backward) plus ~0.42 ms per
 validation image; a fully frozen body trains its head on cached features (one forward
 pass per image, then next to nothing per epoch). Other sizes scale with (image_size/32)²,
-other backbones by a rough relative cost. Once a sweep has finished trials,
+other backbones by a rough relative cost. A distillation with unlabeled images trains on
+every training image of the pool (labeled or not) and first runs its teacher once over them. Once a sweep has finished trials,
 :func:`remaining_s` scales the model by what they really took.
 """
 
@@ -48,7 +54,7 @@ from ..errors import ConfigError
 
 __all__ = ["EXPERIMENT_ENV", "SIZES", "Experiment", "EXPERIMENTS", "Shrink", "shrink", "get_experiment",
            "spec_mapping", "spec_yaml", "load_builtin", "trial_seconds", "spec_seconds", "estimate_s",
-           "remaining_s", "before_pending", "experiment_of"]
+           "remaining_s", "before_pending", "experiment_of", "COMPRESS_VARIANTS", "teacher_reference"]
 
 EXPERIMENT_ENV = "TRANSFER_LAB_EXPERIMENT"
 SIZES = ("default", "quick")
@@ -59,7 +65,7 @@ class Experiment:
     id: str
     title: str  # the question
     description: str  # one line
-    chart: str  # which figure answers it: labels | freeze | alpha | parts
+    chart: str  # which figure answers it: labels | freeze | alpha | parts | compress
 
 
 EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (
@@ -75,6 +81,10 @@ EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (
     Experiment("parts", "Fusion against its parts",
                "Each pretrained body alone (linear probe), their concatenation, and the α-sum with learned α, "
                "at 10 labels per class.", "parts"),
+    Experiment("compress", "Compress the model",
+               "A small mobilenet_v3_small from random weights on digits 5–9 with 10 labels per class: alone, "
+               "distilled from the transfer run (resnet18, 7× the student's parameters) without the unlabeled images and "
+               "with them.", "compress"),
 )}
 
 
@@ -130,7 +140,15 @@ SIZE_TABLE: dict[str, dict[str, dict[str, Any]]] = {
     "alpha": {"default": {"alphas": [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0], "seeds": 5, "epochs": 20},
               "quick": {"alphas": [0.0, 0.5, 1.0], "seeds": 3, "epochs": 10}},
     "parts": {"default": {"seeds": 5, "epochs": 20}, "quick": {"seeds": 3, "epochs": 10}},
+    # epochs: with the unlabeled images (~2,000 a pass, batch 64); labeled_epochs: the 50-image variants
+    # (batch 16), which need more passes for as many steps (bench/distill_demo.py's settings)
+    "compress": {"default": {"seeds": 3, "epochs": 10, "labeled_epochs": 40},
+                 "quick": {"seeds": 3, "epochs": 5, "labeled_epochs": 20}},
 }
+# the compress experiment's variants, in the order of the chart (what the student learns from grows)
+COMPRESS_VARIANTS = ("student alone", "distilled without unlabeled", "distilled with unlabeled")
+STUDENT_BACKBONE = "mobilenet_v3_small"
+TEACHER_NAME = "target-mnist-5-9-transfer"  # examples/target_mnist_5-9_transfer.yaml
 LEARNED = "learned"  # the alpha axis's label for learned α
 PARTS = ("resnet18 alone", "shufflenet_v2_x1_0 alone", "concat", "α-sum (learned α)")
 ALPHA_AXIS, PARTS_AXIS, VARIANT_AXIS = "alpha1", "model", "variant"
@@ -153,10 +171,22 @@ def _source(s: Shrink, backbone: str, default_name: str) -> dict[str, Any]:
            "data": _data(s, SOURCE, s.source_per_class),
            "backbones": [{"name": backbone, "weights": "none", "freeze": 0}],
            "train": {"epochs": s.source_epochs or 4, "batch_size": 64, "lr": 0.001}}
-    if s != Shrink():  # another source than the default one: its own name, so `run:<name>` finds it
+    return _own_name(s, cfg, default_name)
+
+
+def _own_name(s: Shrink, cfg: dict[str, Any], default_name: str) -> dict[str, Any]:
+    """A ``before`` run other than the default one gets its own name, so `run:<name>` finds it."""
+    if s != Shrink():
         digest = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:6]
         cfg["name"] = f"{default_name}-{digest}"
     return cfg
+
+
+def _teacher(s: Shrink, source_ref: str) -> dict[str, Any]:
+    """The compress experiment's teacher: the demo's transfer run (examples/target_mnist_5-9_transfer.yaml),
+    trained after its source; at the default size exactly that file's config, so a run of it is reused."""
+    cfg = _target(s, s.per_class or 10, 15, [{"name": "resnet18", "weights": source_ref, "freeze": 3}], TEACHER_NAME)
+    return _own_name(s, cfg, TEACHER_NAME)
 
 
 def _target(s: Shrink, per_class: int, epochs: int, backbones: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -183,8 +213,24 @@ def spec_mapping(experiment: str, size: str = "default") -> dict[str, Any]:
     ref = f"run:{src['name']}"
     per = s.per_class or 10
     name = {"labels": "how-many-labels", "freeze": "how-deep-to-freeze", "alpha": "which-alpha",
-            "parts": "fusion-vs-parts"}[exp.id] + ("-quick" if size == "quick" else "")
+            "parts": "fusion-vs-parts", "compress": "compress-the-model"}[exp.id] + ("-quick" if size == "quick" else "")
     out: dict[str, Any] = {"name": name, "description": f"{exp.title} — {exp.description}"}
+    if exp.id == "compress":
+        teacher = _teacher(s, ref)
+        base = _target(s, per, z["epochs"], [{"name": STUDENT_BACKBONE, "weights": "none", "freeze": 0}],
+                       "compress-mnist-5-9")
+        base["method"] = "distill"
+        base["train"]["batch_size"] = 64  # the unlabeled images make ~2,000 per epoch
+        base["distill"] = {"teachers": [f"run:{teacher['name']}"], "temperature": 4.0, "weight": 0.9,
+                           "unlabeled": True}
+        out.update(base=base, before=[src, teacher], seeds=_seeds(s, z["seeds"]))
+        labeled = {"train.epochs": s.epochs or z["labeled_epochs"], "train.batch_size": 16}
+        out["axes"] = {VARIANT_AXIS: {
+            COMPRESS_VARIANTS[0]: {"method": "transfer", **labeled},
+            COMPRESS_VARIANTS[1]: {"distill.unlabeled": False, **labeled},
+            COMPRESS_VARIANTS[2]: {"distill.unlabeled": True},
+        }}
+        return out
     if exp.id in ("labels", "freeze"):
         out["base"] = _target(s, per, z["epochs"], [{"name": "resnet18", "weights": ref, "freeze": 3}],
                               "target-mnist-5-9-transfer")
@@ -218,6 +264,38 @@ def spec_mapping(experiment: str, size: str = "default") -> dict[str, Any]:
             PARTS[2]: {"fusion.mode": "concat"},
             PARTS[3]: {"fusion.mode": "sum", "fusion.learn_alpha": True},
         }}
+    return out
+
+
+def teacher_reference(spec: Any, runs_root: Any = None) -> dict[str, Any] | None:
+    """The teacher of a distillation sweep (its base's first ``distill.teachers`` entry, when that is
+    one of its ``before`` runs and has completed): ``{"name", "run_id", "val_acc", "backbones",
+    "params", "student_params"}``, parameters from the backbone registry (bodies only); else None."""
+    base = spec.base
+    if base.get("method") != "distill":
+        return None
+    refs = (base.get("distill") or {}).get("teachers") or []
+    name = str(refs[0])[4:] if refs and str(refs[0]).startswith("run:") else None
+    if name is None or not any(b.get("name") == name for b in spec.before):
+        return None
+    from ..runs import RunStore
+
+    try:
+        run = RunStore(runs_root).get(name)
+    except ValueError:
+        return None
+    if run.status().get("state") != "completed":
+        return None
+    s = run.summary()
+    out: dict[str, Any] = {"name": name, "run_id": run.id, "val_acc": s.val_acc, "backbones": list(s.backbones),
+                           "params": None, "student_params": None}
+    try:
+        from ..backbones import get_backbone
+
+        out["params"] = sum(get_backbone(b).num_params for b in s.backbones)
+        out["student_params"] = sum(get_backbone(str(b.get("name"))).num_params for b in base.get("backbones") or [])
+    except Exception:  # noqa: BLE001 - a backbone gone from the registry: the accuracy still stands
+        pass
     return out
 
 
@@ -279,7 +357,8 @@ EVAL_S_PER_IMAGE = 0.42e-3  # resnet18 at 32 px, forward only
 CACHED_OVERHEAD_S = 0.6  # a trial on cached features (measured 0.55-0.75 s for the probe)
 CACHED_S_PER_IMAGE_EPOCH = 2e-5  # a head on cached features
 # rough cost of a backbone's forward pass at the same size, relative to resnet18
-RELATIVE_COST = {"resnet18": 1.0, "resnet34": 2.0, "resnet50": 2.4, "mobilenet_v3_small": 0.35,
+# (mobilenet_v3_small: 0.4-0.65 measured at 32 px, batch 64, one thread; its depthwise convolutions are slow on a CPU)
+RELATIVE_COST = {"resnet18": 1.0, "resnet34": 2.0, "resnet50": 2.4, "mobilenet_v3_small": 0.5,
                  "mobilenet_v3_large": 0.7,
                  "mobilenet_v2": 0.7, "shufflenet_v2_x1_0": 0.4, "squeezenet1_1": 0.4, "regnet_y_400mf": 0.6,
                  "efficientnet_b0": 1.0, "densenet121": 3.0, "alexnet": 0.6, "convnext_tiny": 4.0, "vgg11": 5.0,
@@ -288,8 +367,9 @@ RELATIVE_COST = {"resnet18": 1.0, "resnet34": 2.0, "resnet50": 2.4, "mobilenet_v
 PER_CLASS = {"mnist5k": 500, "digits": 180}
 
 
-def _images(data: Mapping[str, Any]) -> tuple[int, int]:
-    """(training, validation) images of a data config, approximately."""
+def _images(data: Mapping[str, Any], unlabeled: bool = False) -> tuple[int, int]:
+    """(training, validation) images of a data config, approximately; ``unlabeled``: every training
+    image of the pool counts (a distillation learns from the ones beyond train_per_class too)."""
     ds = str(data.get("dataset") or "digits")
     if ds == "shapes":
         n_classes, per = int(data.get("shapes_classes") or 6), int(data.get("shapes_per_class") or 120)
@@ -301,7 +381,7 @@ def _images(data: Mapping[str, Any]) -> tuple[int, int]:
     vf = float(data.get("val_fraction") if data.get("val_fraction") is not None else 0.2)
     n_val = round(per * vf)
     n_train = per - n_val
-    if data.get("train_per_class") is not None:
+    if data.get("train_per_class") is not None and not unlabeled:
         n_train = min(n_train, int(data["train_per_class"]))
     return n_classes * n_train, n_classes * n_val
 
@@ -309,7 +389,8 @@ def _images(data: Mapping[str, Any]) -> tuple[int, int]:
 def trial_seconds(cfg: Mapping[str, Any]) -> float:
     """Estimated wall seconds of one run of config ``cfg`` (a mapping) on a 2-core CPU box."""
     data, train = cfg.get("data") or {}, cfg.get("train") or {}
-    n_train, n_val = _images(data)
+    distill = cfg.get("method") == "distill"
+    n_train, n_val = _images(data, unlabeled=distill and bool((cfg.get("distill") or {}).get("unlabeled", True)))
     epochs = int(train.get("epochs") or 5)
     scale = (int(data.get("image_size") or 32) / 32.0) ** 2
     bodies = cfg.get("backbones") or [{"name": "resnet18"}]
@@ -322,7 +403,10 @@ def trial_seconds(cfg: Mapping[str, Any]) -> float:
     # backward stops at the first trained group: freezing k of ~5 groups saves up to 40 % of a training step
     frozen = [5 if str(b.get("freeze")) == "all" else min(int(b.get("freeze") or 0), 5) for b in bodies]
     step = 1.0 - 0.4 * (sum(frozen) / (5.0 * len(bodies)))
-    return OVERHEAD_S + epochs * cost * (n_train * TRAIN_S_PER_IMAGE * step + n_val * EVAL_S_PER_IMAGE)
+    # a distillation first runs each teacher (taken as a resnet18) once over its training images
+    teachers = len((cfg.get("distill") or {}).get("teachers") or []) if distill else 0
+    first = teachers * scale * n_train * EVAL_S_PER_IMAGE
+    return OVERHEAD_S + first + epochs * cost * (n_train * TRAIN_S_PER_IMAGE * step + n_val * EVAL_S_PER_IMAGE)
 
 
 def _point_seconds(spec: Any) -> dict[str, float]:

@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .builtin import ALPHA_AXIS, BUDGET_AXIS, FREEZE_AXIS, LEARNED, PARTS_AXIS, VARIANT_AXIS
+from .builtin import ALPHA_AXIS, BUDGET_AXIS, COMPRESS_VARIANTS, FREEZE_AXIS, LEARNED, PARTS_AXIS, VARIANT_AXIS
 from .stats import as_number as _num
 
 __all__ = ["NOTHING_YET", "headline", "headline_for", "value_text", "point_text"]
@@ -183,6 +183,39 @@ def _parts(summary: Sequence[Row], paired: Sequence[Row], axes: Mapping[str, Seq
     return text + _tail([r for _, r in rows], score)
 
 
+def _ratio(a: float, b: float) -> str:
+    r = a / b
+    return f"{r:.0f}" if r >= 10 else f"{r:.1f}".rstrip("0").rstrip(".")
+
+
+def _compress(summary: Sequence[Row], paired: Sequence[Row], reference: Mapping[str, Any] | None) -> str | None:
+    """ "Distilled with the unlabeled images, the student reaches 78 ± 4 %; without them 60 ± 5 %; alone
+    45 ± 6 % (3 seeds; distilled with unlabeled wins 3 of 3 against alone). Its teacher: 80 % (one run),
+    with 7.4× the student's parameters" """
+    alone, without, with_ = COMPRESS_VARIANTS
+    rows = {v: _find(summary, **{VARIANT_AXIS: v}) for v in (with_, without, alone)}
+    shown = [r for r in rows.values() if r]
+    if not shown:
+        return None
+    vals = dict(zip([v for v, r in rows.items() if r], _values(shown)))
+    words = {with_: "distilled with the unlabeled images, the student reaches {}",
+             without: "without them {}" if with_ in vals else "distilled without the unlabeled images, it reaches {}",
+             alone: "alone {}" if len(vals) > 1 else "the student alone reaches {}"}
+    parts = [words[v].format(val) for v, val in vals.items()]
+    text = "; ".join(parts)
+    text = text[0].upper() + text[1:]
+    p = _pair(paired, VARIANT_AXIS, with_, alone)
+    text += _tail(shown, _score("distilled with unlabeled", p, "alone"))
+    acc = _num((reference or {}).get("val_acc"))
+    if acc is not None:
+        text += f". Its teacher: {acc * 100:.0f} % (one run)"
+        tp, sp = _num(reference.get("params")), _num(reference.get("student_params"))
+        if tp and sp:
+            text += f", with {_ratio(tp, sp)}× the student's parameters" if tp > sp else \
+                f", with 1/{_ratio(sp, tp)} of the student's parameters"
+    return text
+
+
 def point_text(row: Row, axes: Sequence[str]) -> str:
     return ", ".join(f"{a} = {row.get(a)}" for a in axes)
 
@@ -205,10 +238,11 @@ def _generic(summary: Sequence[Row], paired: Sequence[Row], axes: Mapping[str, S
 
 
 def headline(experiment: str | None, summary: Sequence[Row], paired: Sequence[Row],
-             axes: Mapping[str, Sequence[Any]], partial: bool = False) -> str:
-    """The sentence for a built-in ``experiment`` (labels | freeze | alpha | parts; None or another
-    id: a generic best/worst sentence) from ``summary.csv`` and ``paired.csv`` rows; ``partial``
-    (trials still to come) prefixes "So far: "."""
+             axes: Mapping[str, Sequence[Any]], partial: bool = False, reference: Mapping[str, Any] | None = None) -> str:
+    """The sentence for a built-in ``experiment`` (labels | freeze | alpha | parts | compress; None or
+    another id: a generic best/worst sentence) from ``summary.csv`` and ``paired.csv`` rows; ``partial``
+    (trials still to come) prefixes "So far: ". ``reference``: compress's teacher
+    (:func:`~.builtin.teacher_reference`), said after the student's numbers."""
     text = None
     if experiment == "labels":
         text = _labels(summary, paired, axes)
@@ -218,6 +252,8 @@ def headline(experiment: str | None, summary: Sequence[Row], paired: Sequence[Ro
         text = _alpha(summary, paired, axes)
     elif experiment == "parts":
         text = _parts(summary, paired, axes)
+    elif experiment == "compress":
+        text = _compress(summary, paired, reference)
     if text is None:
         text = _generic(summary, paired, axes)
     if text is None:
@@ -225,7 +261,7 @@ def headline(experiment: str | None, summary: Sequence[Row], paired: Sequence[Ro
     return ("So far: " if partial else "") + text + "."
 
 
-def headline_for(res: Any, experiment: str | None = None) -> str:
+def headline_for(res: Any, experiment: str | None = None, reference: Mapping[str, Any] | None = None) -> str:
     """:func:`headline` of a :class:`~.folder.SweepResults` (partial while trials are left)."""
     return headline(experiment, res.summary, res.paired, res.spec.axis_labels(),
-                    partial=res.n_done < res.n_total)
+                    partial=res.n_done < res.n_total, reference=reference)
