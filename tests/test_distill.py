@@ -298,3 +298,16 @@ def test_short_run_batchnorm_momentum_lets_eval_statistics_settle():
             body(x)
     gap = (first.running_mean - seen["mean"]).abs().max() / seen["mean"].abs().max()
     assert float(gap) < 0.05, f"running mean is still {float(gap):.0%} away from the data's mean"
+
+
+@pytest.mark.parametrize("name", ["distill.yaml", "student_alone.yaml", "fusion_mnist_5-9.yaml",
+                                  "source_mnist_0-4_shufflenet.yaml"])
+def test_the_distillation_demo_configs_validate(name):
+    from pathlib import Path
+
+    from transfer_core.config import load_yaml, validate
+
+    cfg = validate(load_yaml(Path(__file__).resolve().parents[1] / "examples" / name))
+    if name == "distill.yaml":
+        assert cfg.method == "distill" and cfg.distill.teachers == ["run:target-mnist-5-9-transfer"]
+        assert cfg.backbones[0].name == "mobilenet_v3_small" and cfg.data.train_per_class == 10
