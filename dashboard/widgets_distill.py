@@ -200,25 +200,27 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     } for r in rows])
 
 
-def versus_section(run: Run, cfg: Mapping[str, Any]) -> None:
-    """Results: the student against each teacher (accuracy, size, speed) and the sentence.
+def versus_section(run: Run, cfg: Mapping[str, Any], prefix: str = "", title: bool = True) -> None:
+    """Results (and Compare, ``prefix`` keeping its widgets apart): the student against each
+    teacher (accuracy, size, speed) and the sentence.
 
     Measuring runs every model on this machine's device (a few seconds, more for big teachers),
     so it waits for a click unless every model was measured before."""
-    st.subheader("Student vs teachers")
+    if title:
+        st.subheader("Student vs teachers")
     teachers = teacher_runs(run, cfg)
     runs = [run, *teachers]
     mtimes = tuple(_mtime(r) for r in runs)
-    key = f"svt_{run.id}"
+    key = f"{prefix}svt_{run.id}"
     ready = ss.get(key) == mtimes or all(_measured(r) for r in runs)
     if not ready:
         st.caption("Validation accuracy, parameters, exported (TorchScript) size and measured milliseconds per "
                    "image of the student and of each teacher, on this machine's device.")
-        if not st.button("Measure the student against its teachers", key="svt_measure", icon=":material/speed:",
+        if not st.button("Measure the student against its teachers", key=f"{prefix}svt_measure", icon=":material/speed:",
                          help="Exports each model in memory and times it on batches of validation-sized images: "
                               "a few seconds per model (kept in each run folder afterwards)"):
             return
-    again = ready and st.button("Measure again", key="svt_again", icon=":material/refresh:",
+    again = ready and st.button("Measure again", key=f"{prefix}svt_again", icon=":material/refresh:",
                                 help="Times every model anew (the numbers are kept in each run folder; "
                                      "measure again when the machine was busy the first time)")
     try:
@@ -236,7 +238,7 @@ def versus_section(run: Run, cfg: Mapping[str, Any]) -> None:
     ss[key] = mtimes
     st.markdown(f"**{out['sentence']}**")
     st.dataframe(
-        _frame(out["rows"]), key="results_versus", hide_index=True, width="stretch",
+        _frame(out["rows"]), key=f"{prefix}results_versus", hide_index=True, width="stretch",
         column_config={
             "val acc": st.column_config.NumberColumn("val acc", format="%.1f %%",
                                                      help="Validation accuracy, final epoch"),

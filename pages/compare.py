@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from dashboard import widgets_distill as wd
 from dashboard import charts
 from dashboard.formatting import run_title
 from dashboard.state import run_store
@@ -149,9 +150,11 @@ st.dataframe(
 )
 
 students = [rid for rid in picked if configs[rid].get("method") == "distill"]
-for rid in students[:3]:  # size and speed need the models: measured on the Results page
-    st.page_link("pages/results.py", label=f"{_short(rid)}: the student against its teachers (size, speed)",
-                 icon=":material/compress:", query_params={"run": rid})
+for rid in students[:3]:  # size and speed need the models: measured on a click, kept in the run folders
+    with st.expander(f"{_short(rid)}: the student against its teachers (accuracy, parameters, size, speed)",
+                     icon=":material/compress:"):
+        wd.versus_section(store.get(rid), configs[rid], prefix=f"cmp_{rid}_", title=False)
+        st.page_link("pages/results.py", label="Open it on Results", query_params={"run": rid})
 
 st.subheader("What was different")
 diff = config_diff(configs)

@@ -214,7 +214,10 @@ def test_distill_run_from_the_train_page_to_results(teacher):
     _ok(at.switch_page("pages/compare.py").run())
     table = at.dataframe[0].value
     assert set(table["kind"]) == {"distill", "scratch"}
-    assert any("the student against its teachers" in str(p.proto.label) for p in at.get("page_link"))
+    # measured once on Results, so Compare shows the student against its teachers at once
+    assert any("the student against its teachers" in e.proto.label for e in at.expander)
+    versus = next(d for d in at.dataframe if "role" in d.value.columns).value
+    assert list(versus["role"]) == ["student", "teacher"] and (versus["ms per image"] > 0).all()
 
 
 def test_run_kind_of_a_distillation():

@@ -221,6 +221,14 @@ def test_the_student_folder_predicts_exports_teaches_and_is_a_source(student, tm
     assert isinstance(loaded.model, StudentModel)
     assert len(predict_tensors(loaded, torch.rand(2, 3, 16, 16))[0]) == 3
     assert export_run(res.run.id, "torchscript", root).stat().st_size > 0
+    onnx_path = export_run(res.run.id, "onnx", root)
+    import numpy as np
+    import onnxruntime as ort
+
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    got = ort.InferenceSession(str(onnx_path)).run(None, {"images": x.numpy()})[0]
+    with torch.no_grad():
+        assert np.allclose(got, loaded.model(x).numpy(), atol=1e-4)
     # it teaches a next student, and its body is a run: source
     nxt = from_dict(_student_dict([f"run:{res.run.id}"]))
     assert resolve_teachers(nxt, ["0", "1", "2"], root)[0].method == "distill"
