@@ -177,6 +177,9 @@ def test_a_distillation_shows_the_rows_and_sentence_of_student_vs_teachers(disti
     assert answer.numbers[1].label == "Best teacher: teacher" and answer.numbers[1].value == f"{rows[1]['val_acc']:.1%}"
     assert answer.bullets[0] == svt["sentence"] and "of teacher's accuracy" in svt["sentence"]
     assert story.slide("takeaways").bullets[1] == svt["sentence"]
+    # one seed: it points at the experiment that settles a distillation (not the labels one)
+    said = " ".join(answer.bullets + story.slide("takeaways").bullets)
+    assert "Compress the model" in said and "/experiments?exp=compress" in said and "How many labels" not in said
     _builds(evidence.figures[0])
     _builds(method.figures[0])
 

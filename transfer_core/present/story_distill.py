@@ -14,6 +14,8 @@ from typing import Any
 
 from ..distill.versus import student_vs_teachers
 from ..runs import Run, RunStore
+from ..seeds import LABELS_EXPERIMENT_TITLE, LABELS_EXPERIMENT_URL, ONE_SEED_SENTENCE
+from ..sweeps.builtin import get_experiment
 from . import sentences as sx
 from .method_slide import backbone_block, method_slide
 from .slides import StoryData, class_count, run_config
@@ -42,6 +44,12 @@ def _teacher_blocks(store: RunStore, teachers: list[dict[str, Any]]) -> list[dic
         out.append({**block, "name": t.get("backbones") or block.get("name") or t.get("name"),
                     "source": f"teacher · run {str(t.get('run_id'))[-4:]}", "acc": t.get("val_acc")})
     return out
+
+
+COMPRESS_TITLE = get_experiment("compress").title
+COMPRESS_URL = "/experiments?exp=compress"
+DISTILL_ONE_SEED = ONE_SEED_SENTENCE.replace(LABELS_EXPERIMENT_TITLE, COMPRESS_TITLE).replace(
+    LABELS_EXPERIMENT_URL, COMPRESS_URL).replace("over 5 seeds", "over 3 seeds")
 
 
 def distill_story(subject: Subject, data: StoryData, images: bool) -> tuple[str, list[Slide], list[str]]:
@@ -85,5 +93,8 @@ def distill_story(subject: Subject, data: StoryData, images: bool) -> tuple[str,
         ev.lead = f"The student and its teachers are measured from their final checkpoints: {why}. " + ev.lead
     if svt.get("sentence"):
         takeaways.insert(1, svt["sentence"])
+    # one seed: point at the experiment that settles a distillation, not the labels one
+    for where in (answer.bullets, takeaways):
+        where[:] = [DISTILL_ONE_SEED if b == ONE_SEED_SENTENCE else b for b in where]
     order = [s.id for s in slides]
     return question, [by_id[i] for i in order], takeaways
