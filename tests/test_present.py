@@ -180,6 +180,8 @@ def test_a_distillation_shows_the_rows_and_sentence_of_student_vs_teachers(disti
     # one seed: it points at the experiment that settles a distillation (not the labels one)
     said = " ".join(answer.bullets + story.slide("takeaways").bullets)
     assert "Compress the model" in said and "/experiments?exp=compress" in said and "How many labels" not in said
+    assert "over 5 seeds" not in said and "from 1 teacher and keep its accuracy?" in story.title
+    assert "unlabeled training images, through its teachers only" in story.slide("data").lead
     _builds(evidence.figures[0])
     _builds(method.figures[0])
 

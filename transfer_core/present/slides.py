@@ -88,7 +88,8 @@ def question_for_run(cfg: Mapping[str, Any], store: RunStore) -> str:
     if kind == "distill":
         teachers = teacher_refs(cfg)
         who = f"{len(teachers)} teacher{'s' if len(teachers) != 1 else ''}" if teachers else "its teachers"
-        return f"Can a small {sx.join_words(names)} learn {target} from {who} and keep their accuracy?"
+        theirs = "its" if len(teachers) == 1 else "their"
+        return f"Can a small {sx.join_words(names)} learn {target} from {who} and keep {theirs} accuracy?"
     weights = [str(b.get("weights", "none")) for b in bbs]
     src = next((w for w in weights if w.startswith("run:")), None)
     if src:

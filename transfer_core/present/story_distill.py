@@ -14,13 +14,13 @@ from typing import Any
 
 from ..distill.versus import student_vs_teachers
 from ..runs import Run, RunStore
-from ..seeds import LABELS_EXPERIMENT_TITLE, LABELS_EXPERIMENT_URL, ONE_SEED_SENTENCE
+from ..seeds import LABELS_EXPERIMENT_TITLE, LABELS_EXPERIMENT_URL, ONE_SEED, ONE_SEED_SENTENCE
 from ..sweeps.builtin import get_experiment
 from . import sentences as sx
 from .method_slide import backbone_block, method_slide
 from .slides import StoryData, class_count, run_config
 from .story import Number, Slide
-from .story_run import run_story
+from .story_run import ONE_SEED_TAKEAWAY, run_story
 from .subject import Subject
 
 __all__ = ["distill_story", "student_vs_teachers_rows"]
@@ -48,6 +48,8 @@ def _teacher_blocks(store: RunStore, teachers: list[dict[str, Any]]) -> list[dic
 
 COMPRESS_TITLE = get_experiment("compress").title
 COMPRESS_URL = "/experiments?exp=compress"
+DISTILL_ONE_SEED_TAKEAWAY = (f"This is {ONE_SEED}: another seed can move the accuracy by several points; "
+                             f"the experiment “{COMPRESS_TITLE}” over 3 seeds settles it.")
 DISTILL_ONE_SEED = ONE_SEED_SENTENCE.replace(LABELS_EXPERIMENT_TITLE, COMPRESS_TITLE).replace(
     LABELS_EXPERIMENT_URL, COMPRESS_URL).replace("over 5 seeds", "over 3 seeds")
 
@@ -87,14 +89,22 @@ def distill_story(subject: Subject, data: StoryData, images: bool) -> tuple[str,
         ev.title = "The evidence: student against teachers"
         ev.figures.insert(0, {"kind": "distill", "args": {"rows": rows},
                               "caption": "Validation accuracy of the student and each teacher, with size and speed"})
-        ev.figures = ev.figures[:2]
+        # alone, full width: beside the learning curves both were too narrow to read on a slide
+        ev.figures = ev.figures[:1]
+        dev = rows[0].get("device", "this machine")
+        ev.lead = (f"Each bar is a model's validation accuracy; inside it, its parameters, exported (TorchScript) size "
+                   f"and measured time per image on {dev}.")
         ev.notes = "Rows: " + "; ".join(json.dumps(r, default=str) for r in rows) + "\n" + ev.notes
     else:
         ev.lead = f"The student and its teachers are measured from their final checkpoints: {why}. " + ev.lead
     if svt.get("sentence"):
         takeaways.insert(1, svt["sentence"])
     # one seed: point at the experiment that settles a distillation, not the labels one
+    swap = {ONE_SEED_SENTENCE: DISTILL_ONE_SEED, ONE_SEED_TAKEAWAY: DISTILL_ONE_SEED_TAKEAWAY}
     for where in (answer.bullets, takeaways):
-        where[:] = [DISTILL_ONE_SEED if b == ONE_SEED_SENTENCE else b for b in where]
+        where[:] = [swap.get(b, b) for b in where]
+    unlabeled = ((run.status().get("feature_cache") or {}).get("teachers") or {}).get("unlabeled")
+    if unlabeled:  # what the student saw beyond the labels
+        by_id["data"].lead += f" The student also saw {unlabeled:,} unlabeled training images, through its teachers only."
     order = [s.id for s in slides]
     return question, [by_id[i] for i in order], takeaways

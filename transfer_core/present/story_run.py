@@ -21,6 +21,10 @@ __all__ = ["run_story"]
 log = logging.getLogger(__name__)
 
 
+
+ONE_SEED_TAKEAWAY = (f"This is {ONE_SEED}: another seed can move the accuracy by several points; an experiment "
+                     "over 5 seeds settles it.")
+
 def run_story(subject: Subject, data: StoryData, images: bool) -> tuple[str, list[Slide], list[str]]:
     store = RunStore(subject.runs_root)
     run = store.get(subject.refs[0])
@@ -117,8 +121,7 @@ def run_story(subject: Subject, data: StoryData, images: bool) -> tuple[str, lis
     if note is not None:
         takeaways.append(f"Over {note['n']} seeds with the same settings it scores {note['card']} (mean ± 95 % "
                          "interval)." if note["n"] >= 2 else
-                         f"This is {ONE_SEED}: another seed can move the accuracy by several points; an experiment "
-                         "over 5 seeds settles it.")
+                         ONE_SEED_TAKEAWAY)
     weak = sx.weakest(per_class, conf)
     if weak and weak["recall"] < 1.0:
         takeaways.append(f"Weakest class: {weak['name']} (recognised {weak['recall']:.0%} of the time"
