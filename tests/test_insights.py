@@ -479,6 +479,29 @@ def test_every_run_writes_tensorboard_events(tmp_path):
     assert res.state == "completed"
     acc = EventAccumulator(str(res.run.dir / "tb")).Reload()
     assert [e.step for e in acc.Scalars("acc/val")] == [1, 2]
+    assert [round(e.value, 6) for e in acc.Scalars("acc/val")] == [round(m["val_acc"], 6) for m in res.run.metrics()]
+
+
+def test_event_file_crc_and_resume_purge(tmp_path):
+    """The hand-written event file: CRC-32C's check value, and TensorBoard drops events from a resume's step on."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from transfer_core.training.tb_events import EventFile, crc32c
+
+    assert crc32c(b"123456789") == 0xE3069283
+    first = EventFile(tmp_path)
+    for step in (1, 2, 3):
+        first.scalar("acc/val", step / 10, step)
+    first.close()
+    import time as _time
+
+    _time.sleep(1.1)  # a second file, as a resumed run writes
+    again = EventFile(tmp_path, purge_step=3)
+    again.scalar("acc/val", 0.99, 3)
+    again.close()
+    acc = EventAccumulator(str(tmp_path)).Reload()
+    assert [(e.step, round(e.value, 2)) for e in acc.Scalars("acc/val")] == [(1, 0.1), (2, 0.2), (3, 0.99)]
 
 
 def test_missing_or_broken_tensorboard_never_fails_a_run(tmp_path, monkeypatch):
@@ -490,12 +513,12 @@ def test_missing_or_broken_tensorboard_never_fails_a_run(tmp_path, monkeypatch):
 
     monkeypatch.undo()
     pytest.importorskip("tensorboard")
-    import torch.utils.tensorboard as tub
+    import transfer_core.training.tb_events as tbe
 
     def _broken(*a, **k):
         raise OSError("read-only file system")
 
-    monkeypatch.setattr(tub, "SummaryWriter", _broken)
+    monkeypatch.setattr(tbe, "EventFile", _broken)
     res = run_training(tiny_config(train__epochs=1), tmp_path / "runs2")
     assert res.state == "completed", res.message
 

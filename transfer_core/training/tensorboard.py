@@ -5,7 +5,8 @@ Why a callback and not code in the trainer: TensorBoard is optional (the run sto
 each epoch row so ``tensorboard --logdir <runs>`` can compare runs with the usual tool.
 
 Scalars: ``loss/train``, ``loss/val``, ``acc/train``, ``acc/val``, ``lr`` and, for sum
-fusion, ``alpha/<i>_<backbone>``; the x axis is the epoch.
+fusion, ``alpha/<i>_<backbone>``; the x axis is the epoch. The event files are written by
+:mod:`.tb_events` (TensorBoard's own messages, without importing ``torch.utils.tensorboard``).
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ _SCALARS = (("train_loss", "loss/train"), ("val_loss", "loss/val"), ("train_acc"
 
 
 def tensorboard_available() -> bool:
+    """Whether TensorBoard's protocol buffers are importable (found without importing them)."""
+    import importlib.util
+
     try:
-        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
-    except Exception:  # ImportError, or a tensorboard too old for this torch
+        return importlib.util.find_spec("tensorboard.compat.proto.event_pb2") is not None
+    except (ImportError, ValueError):
         return False
-    return True
 
 
 class TensorBoardLogger(Callback):
@@ -51,11 +54,11 @@ class TensorBoardLogger(Callback):
 
     def on_fit_start(self, trainer: Trainer) -> None:
         try:
-            from torch.utils.tensorboard import SummaryWriter
+            from .tb_events import EventFile
 
             # On resume, drop any events logged after the checkpoint's epoch (they are redone).
             start = trainer.epoch
-            self.writer = SummaryWriter(str(self.log_dir), purge_step=start + 1 if start else None)
+            self.writer = EventFile(self.log_dir, purge_step=start + 1 if start else None)
         except Exception as exc:  # noqa: BLE001 - an unwritable folder or odd install must not fail the run
             log.warning("TensorBoard logging of %s disabled: %s", self.run.id, exc)
             self.writer = None
@@ -67,10 +70,10 @@ class TensorBoardLogger(Callback):
             for key, tag in _SCALARS:
                 value = metrics.get(key)
                 if isinstance(value, (int, float)):
-                    self.writer.add_scalar(tag, float(value), epoch)
+                    self.writer.scalar(tag, float(value), epoch)
             for i, a in enumerate(metrics.get("alpha") or []):
                 name = self.names[i] if i < len(self.names) else str(i)
-                self.writer.add_scalar(f"alpha/{i + 1}_{name}", float(a), epoch)
+                self.writer.scalar(f"alpha/{i + 1}_{name}", float(a), epoch)
             self.writer.flush()
         except Exception as exc:  # noqa: BLE001  # a full disk must not fail the run
             log.warning("TensorBoard logging of %s failed: %s", self.run.id, exc)
