@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -54,6 +55,7 @@ def main() -> None:
     ap.add_argument("--runs-dir", default="runs")
     args = ap.parse_args()
     root = Path(args.runs_dir)
+    os.environ.setdefault("TRANSFER_LAB_CACHE", str(root / "_cache"))  # the caches go with the runs
     log: list[dict] = []
     src = _train(_cfg("source_mnist_0-4.yaml"), root, log)["run"]
     src_shuffle = _train(_cfg("source_mnist_0-4_shufflenet.yaml"), root, log)["run"]

@@ -80,6 +80,20 @@ def test_env_runs_dir_and_flag_precedence(tiny_yaml, tmp_path):
     assert Path(proc.stdout.strip().splitlines()[-1]).parent == flag_dir
 
 
+def test_runs_dir_flag_takes_the_caches_along(tiny_yaml, tmp_path):
+    """With --runs-dir and no $TRANSFER_LAB_CACHE, nothing lands in the working folder's ./runs:
+    the backbone-spec cache went to ./runs/_cache while the runs went to the flag's folder."""
+    work, flag_dir = tmp_path / "cwd", tmp_path / "flag_runs"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("TRANSFER_LAB_CACHE", "TRANSFER_LAB_RUNS")}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run([sys.executable, "-m", "transfer_core", "train", str(tiny_yaml), "-q", "--runs-dir", str(flag_dir)],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert not (work / "runs").exists(), list((work / "runs").rglob("*"))
+    assert list((flag_dir / "_cache").glob("backbone_specs-*.json"))
+
+
 @pytest.mark.parametrize(
     "overrides, needles",
     [

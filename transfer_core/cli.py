@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Sequence
 
 __all__ = ["main"]
@@ -260,9 +261,31 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _cache_follows_runs_dir(args: argparse.Namespace) -> str | None:
+    """With ``--runs-dir DIR`` and no ``$TRANSFER_LAB_CACHE``, the caches go to ``DIR/_cache``, as
+    the README's folders table says: the backbone-spec cache, read before any run store is
+    known, went to ``./runs/_cache`` instead. Returns the value to restore (None: unset)."""
+    runs = getattr(args, "runs_dir", None)
+    if not runs or os.environ.get("TRANSFER_LAB_CACHE"):
+        return os.environ.get("TRANSFER_LAB_CACHE")
+    os.environ["TRANSFER_LAB_CACHE"] = str(Path(runs) / "_cache")
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    before = _cache_follows_runs_dir(args)
+    try:
+        return _main(args)
+    finally:  # an in-process caller (tests) gets its environment back
+        if before is None:
+            os.environ.pop("TRANSFER_LAB_CACHE", None)
+        else:
+            os.environ["TRANSFER_LAB_CACHE"] = before
+
+
+def _main(args: argparse.Namespace) -> int:
     from .errors import USER_ERRORS, PeerFailed
 
     try:
