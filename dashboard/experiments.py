@@ -17,7 +17,8 @@ import streamlit as st
 from dashboard.charts_sweeps import sweep_figure
 from dashboard.formatting import duration
 from dashboard.sweep_state import sweep_jobs
-from transfer_core.sweeps.builtin import remaining_s, teacher_reference
+from transfer_core.sweeps.builtin import teacher_reference
+from transfer_core.sweeps.timing import remaining_s
 from transfer_core.sweeps.folder import SweepResults, read_results
 from transfer_core.sweeps.headlines import headline_for, value_text
 

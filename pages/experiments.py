@@ -15,7 +15,7 @@ import streamlit as st
 from dashboard import experiments as ex
 from dashboard.sweep_state import sweep_jobs
 from transfer_core.paths import runs_dir
-from transfer_core.sweeps import builtin
+from transfer_core.sweeps import builtin, timing
 from transfer_core.sweeps.folder import read_state, sweep_dir
 from transfer_core.sweeps.spec import SweepSpec, load_sweep
 
@@ -98,8 +98,8 @@ for col, (size, spec) in zip(cols, specs.items()):
     path, state = _folder_state(spec)
     with col, st.container(border=True):
         name = {"default": "Default size", "quick": "Quick (a live class)", CUSTOM: "This sweep"}[size]
-        pending = builtin.before_pending(spec, root)  # reads the run store once
-        est = builtin.estimate_s(spec, include_before=False) + sum(builtin.trial_seconds(b) for b in pending)
+        pending = timing.before_pending(spec, root)  # reads the run store once
+        est = timing.estimate_s(spec, include_before=False) + sum(timing.trial_seconds(b) for b in pending)
         st.markdown(f"**{name}** · {spec.n_trials} trials ({_shape(spec)})")
         noun = "source run" if all(str(b.get("name", "")).startswith("source") for b in pending) else "run"
         runs = f"{len(pending)} {noun}{'s' if len(pending) > 1 else ''}"  # compress: the source and its teacher

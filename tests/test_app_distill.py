@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 from conftest import tiny_config
 from seed_runs import fake_run
 from transfer_core.runs import Run, RunStore
-from transfer_core.sweeps import builtin
+from transfer_core.sweeps import builtin, timing
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 DATA = {"dataset": "digits", "classes": [0, 1, 2], "train_per_class": 12, "val_fraction": 0.1, "image_size": 16}
@@ -272,7 +272,7 @@ def test_compress_experiment_expands_to_its_trials():
     assert alone.train.epochs == without.train.epochs == 4 * with_.train.epochs
     # the unlabeled images cost time: the model counts them, and the teacher's one pass
     cfgs = [to_dict(c) for c in (without, with_)]
-    assert builtin.trial_seconds(cfgs[1]) > 3 * builtin.trial_seconds(cfgs[0])
+    assert timing.trial_seconds(cfgs[1]) > 3 * timing.trial_seconds(cfgs[0])
 
 
 def test_compress_experiment_shrinks_for_tests(monkeypatch):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from transfer_core.errors import ConfigError
-from transfer_core.sweeps import builtin
+from transfer_core.sweeps import builtin, timing
 from transfer_core.sweeps.spec import load_sweep
 
 
@@ -74,17 +74,17 @@ def test_unknown_experiment_or_size():
 
 def test_estimates(tmp_path):
     # the labels default fits 10 minutes on the 2-core box; quick sizes are a few minutes at most
-    assert builtin.estimate_s("labels", "default", runs_root=tmp_path) < 600
+    assert timing.estimate_s("labels", "default", runs_root=tmp_path) < 600
     for exp in builtin.EXPERIMENTS:
-        quick = builtin.estimate_s(exp, "quick", runs_root=tmp_path)
-        assert 0 < quick < builtin.estimate_s(exp, "default", runs_root=tmp_path) and quick < 240
+        quick = timing.estimate_s(exp, "quick", runs_root=tmp_path)
+        assert 0 < quick < timing.estimate_s(exp, "default", runs_root=tmp_path) and quick < 240
         # the runs needed first count until they exist
-        assert builtin.estimate_s(exp, "quick", runs_root=tmp_path, include_before=False) < quick
+        assert timing.estimate_s(exp, "quick", runs_root=tmp_path, include_before=False) < quick
     # the model matches what the bench measured at 15 epochs (50 labels per class, scratch: 23.2 s wall)
     cfg = builtin.spec_mapping("labels")["base"]
     cfg = {**cfg, "data": {**cfg["data"], "train_per_class": 50}, "train": {**cfg["train"], "epochs": 15},
            "backbones": [{"name": "resnet18", "weights": "none", "freeze": 0}]}
-    assert 20 < builtin.trial_seconds(cfg) < 26
+    assert 20 < timing.trial_seconds(cfg) < 26
 
 
 def test_remaining_scales_by_what_finished_trials_took():
@@ -95,8 +95,8 @@ def test_remaining_scales_by_what_finished_trials_took():
     spec = builtin.load_builtin("freeze", "quick")
     rows = [{"backbones.0.freeze": f, "seed": s, "state": "pending"} for f in (0, 2, 4, "all") for s in spec.seeds]
     res = SimpleNamespace(spec=spec, trials=rows)
-    full = builtin.remaining_s(res)
-    assert full == pytest.approx(builtin.spec_seconds(spec))
-    model_first = builtin.trial_seconds(to_dict(spec.trial_config({"backbones.0.freeze": 0}, 0)))
+    full = timing.remaining_s(res)
+    assert full == pytest.approx(timing.spec_seconds(spec))
+    model_first = timing.trial_seconds(to_dict(spec.trial_config({"backbones.0.freeze": 0}, 0)))
     rows[0].update(state="completed", wall_s=2 * model_first)  # twice as slow as the model: the rest too
-    assert builtin.remaining_s(res) == pytest.approx(2 * (full - model_first))
+    assert timing.remaining_s(res) == pytest.approx(2 * (full - model_first))
