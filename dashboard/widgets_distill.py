@@ -149,17 +149,10 @@ def check_teachers(cfg: RunConfig, data: Mapping[str, Any]) -> None:
 
 
 def teacher_runs(run: Run, cfg: Mapping[str, Any]) -> list[Run]:
-    """The runs that taught ``run``: recorded in its status when it trained, else its ``distill.teachers``."""
-    store = run_store()
-    recorded = ((run.status().get("feature_cache") or {}).get("teachers") or {}).get("runs") or []
-    refs = recorded or [str(r) for r in (cfg.get("distill") or {}).get("teachers") or []]
-    out = []
-    for ref in refs:
-        try:
-            out.append(store.get(ref))
-        except ValueError:
-            continue
-    return out
+    """The runs that taught ``run`` (:func:`transfer_core.distill.versus.teacher_runs`)."""
+    from transfer_core.distill.versus import teacher_runs as _teacher_runs
+
+    return _teacher_runs(run_store(), run, dict(cfg))
 
 
 def _mtime(run: Run) -> int:
@@ -171,11 +164,9 @@ def _mtime(run: Run) -> int:
 
 def _measured(run: Run) -> bool:
     """Whether the model cost of ``run`` is already in its folder for its current checkpoint."""
-    cost = run.read_json("cost.json") if (run.dir / "cost.json").is_file() else None
-    try:
-        return bool(cost) and int(cost["key"]["checkpoint"][1]) == _mtime(run)
-    except (KeyError, TypeError, IndexError, ValueError):
-        return False
+    from transfer_core.model_cost import is_measured
+
+    return is_measured(run)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

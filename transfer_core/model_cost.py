@@ -25,7 +25,7 @@ import torch
 from .predict import load_run_model
 from .runs import Run, RunStore
 
-__all__ = ["BATCH", "model_cost"]
+__all__ = ["BATCH", "model_cost", "is_measured"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,21 @@ def _ms_per_image(model: torch.nn.Module, x: torch.Tensor, device: torch.device)
     return min(times) * 1000.0 / x.shape[0]
 
 
+def _cached(run: Run, key: dict[str, Any]) -> dict[str, Any] | None:
+    cached = run.read_json("cost.json") if (run.dir / "cost.json").is_file() else None
+    return dict(cached["cost"]) if isinstance(cached, dict) and cached.get("key") == key else None
+
+
+def is_measured(run: Run, device: str | None = None) -> bool:
+    """Whether ``cost.json`` already holds the cost of the run's current checkpoint on this device."""
+    from .training.device import select_device
+
+    try:
+        return _cached(run, _key(run, select_device(device or "auto"))) is not None
+    except OSError:  # no checkpoint
+        return False
+
+
 def model_cost(ref: str | Path | Run, runs_root: str | Path | None = None, device: str | None = None,
                refresh: bool = False) -> dict[str, Any]:
     """``{params, export_mb, ms_per_image, device, batch}`` of a run's final model (cached in the run)."""
@@ -70,9 +85,9 @@ def model_cost(ref: str | Path | Run, runs_root: str | Path | None = None, devic
     run = ref if isinstance(ref, Run) else RunStore(runs_root).get(str(ref))
     dev = select_device(device or "auto")
     key = _key(run, dev)
-    cached = run.read_json("cost.json")
-    if not refresh and isinstance(cached, dict) and cached.get("key") == key:
-        return dict(cached["cost"])
+    cached = None if refresh else _cached(run, key)
+    if cached is not None:
+        return cached
     loaded = load_run_model(run, runs_root)
     model = loaded.model.eval()
     s = int(loaded.preprocessing["image_size"])

@@ -18,7 +18,6 @@ the logits (:func:`soft_targets`).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
@@ -32,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..paths import cache_dir
-from ..runs import atomic_write_bytes
+from ..training.keyed_files import read_keyed, write_keyed
 from .teachers import Teacher
 
 __all__ = ["TEACHERS_VERSION", "TeacherOutputs", "teacher_outputs", "soft_targets", "teacher_pass"]
@@ -77,27 +76,20 @@ def _path(base: Path, teacher: Teacher, material: dict[str, Any]) -> Path:
 
 
 def _load(path: Path, material: dict[str, Any], n: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-    if not path.is_file():
+    obj = read_keyed(path, material, "teacher outputs")
+    if obj is None:
         return None
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-        logits, feats = obj["logits"], obj["features"]
-        if obj.get("key") != material or logits.shape[0] != n or feats.shape[0] != n:
-            raise ValueError("key or shape mismatch")
-        return logits.float(), feats.float()
-    except Exception as exc:  # a damaged or foreign file is a miss, never an error
-        log.warning("ignoring cached teacher outputs %s: %s", path, exc)
+    logits, feats = obj.get("logits"), obj.get("features")
+    if not isinstance(logits, torch.Tensor) or not isinstance(feats, torch.Tensor) or logits.shape[0] != n \
+            or feats.shape[0] != n:
+        log.warning("ignoring cached teacher outputs %s: not %d rows", path, n)
         return None
+    return logits.float(), feats.float()
 
 
 def _save(path: Path, logits: torch.Tensor, feats: torch.Tensor, material: dict[str, Any]) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO()
-        torch.save({"logits": logits.contiguous(), "features": feats.contiguous(), "key": material}, buf)
-        atomic_write_bytes(path, buf.getvalue())
-    except OSError as exc:  # a full disk must not fail the run
-        log.warning("could not write cached teacher outputs %s: %s", path, exc)
+    write_keyed(path, {"logits": logits.contiguous(), "features": feats.contiguous(), "key": material},
+                "teacher outputs")
 
 
 def teacher_pass(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,10 +14,12 @@ from typing import Any
 
 from ..runs import Run, RunStore
 
-__all__ = ["student_vs_teachers", "versus_sentence"]
+__all__ = ["student_vs_teachers", "versus_sentence", "teacher_runs"]
 
 
-def _teacher_runs(store: RunStore, run: Run, cfg: dict[str, Any]) -> list[Run]:
+def teacher_runs(store: RunStore, run: Run, cfg: dict[str, Any]) -> list[Run]:
+    """The runs that taught ``run``: recorded in its status when it trained, else its ``distill.teachers``
+    (a deleted teacher is left out)."""
     recorded = ((run.status().get("feature_cache") or {}).get("teachers") or {}).get("runs") or []
     refs = recorded or [str(r) for r in (cfg.get("distill") or {}).get("teachers") or []]
     out = []
@@ -82,7 +84,7 @@ def student_vs_teachers(ref: str | Path | Run, runs_root: str | Path | None = No
     if cfg.get("method") != "distill":
         raise ValueError(f"run {run.id} is a {cfg.get('method')} run, not a distillation")
     student = _row(store, run, "student", refresh)
-    teachers = [_row(store, t, "teacher", refresh) for t in _teacher_runs(store, run, cfg)]
+    teachers = [_row(store, t, "teacher", refresh) for t in teacher_runs(store, run, cfg)]
     spread = store_seed_index(store).summary(run.id, cfg) if run.status().get("state") == "completed" else None
     best = max((t for t in teachers if t.get("val_acc") is not None), key=lambda t: t["val_acc"], default=None)
     sentence = versus_sentence(student, best, spread) if best else "Its teachers are no longer in the run store."

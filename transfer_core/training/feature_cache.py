@@ -24,7 +24,6 @@ cached run does not augment (the trainer records a warning when ``data.augment``
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import shutil
@@ -39,8 +38,8 @@ from torch import nn
 from ..config import RunConfig
 from ..data import DataBundle
 from ..paths import cache_dir
-from ..runs import atomic_write_bytes
 from .feature_key import FEATURES_VERSION, compute_key, feature_key, weights_identity
+from .keyed_files import read_keyed, write_keyed
 from .loaders import image_batches, to_model_input
 
 __all__ = [
@@ -177,31 +176,21 @@ class FeatureSet:
 
 
 def _load(path: Path, material: dict[str, Any], n: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-    if not path.is_file():
+    obj = read_keyed(path, material, "features")
+    if obj is None:
         return None
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-        feats, labels = obj["features"], obj["labels"]
-        if obj.get("key") != material or not isinstance(feats, torch.Tensor) or feats.dim() != 2:
-            raise ValueError("key or format mismatch")
-        if feats.shape[0] != n or labels.shape[0] != n or feats.dtype != torch.float32:
-            raise ValueError(f"holds {feats.shape[0]} rows, expected {n}")
-        return feats, labels.long()
-    except Exception as exc:  # a damaged or foreign file is a miss, never an error
-        log.warning("ignoring cached features %s: %s", path, exc)
+    feats, labels = obj.get("features"), obj.get("labels")
+    if (not isinstance(feats, torch.Tensor) or not isinstance(labels, torch.Tensor) or feats.dim() != 2
+            or feats.shape[0] != n or labels.shape[0] != n or feats.dtype != torch.float32):
+        log.warning("ignoring cached features %s: holds %s rows, expected %d", path,
+                    getattr(feats, "shape", None), n)
         return None
+    return feats, labels.long()
 
 
 def _save(path: Path, feats: torch.Tensor, labels: torch.Tensor, material: dict[str, Any]) -> bool:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO()
-        torch.save({"features": feats.contiguous(), "labels": labels, "key": material, "version": FEATURES_VERSION}, buf)
-        atomic_write_bytes(path, buf.getvalue())
-        return True
-    except OSError as exc:  # a full disk or a cleared cache must not fail the run
-        log.warning("could not write cached features %s: %s", path, exc)
-        return False
+    return write_keyed(path, {"features": feats.contiguous(), "labels": labels, "key": material,
+                              "version": FEATURES_VERSION}, "features")
 
 
 def prepare_features(
