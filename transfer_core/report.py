@@ -25,7 +25,7 @@ import plotly.graph_objects as go
 from .compare import run_kind
 from .config import dump_yaml
 from .present.figures import alpha_figure, confusion_figure, curves_figure
-from .present.sentences import KIND_TEXT, backbone_text, verdict
+from .present.sentences import KIND_TEXT, backbone_text, duration_text, verdict
 from .runs import Run, RunStore, atomic_write_text
 from .seeds import seed_note
 
@@ -86,14 +86,6 @@ def _esc(x: Any) -> str:
 
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{x:.1%}"
-
-
-def _duration(status: dict[str, Any]) -> str:
-    took = float(status.get("ended") or 0) - float(status.get("started") or 0)
-    if took <= 0:
-        return "—"
-    s = int(round(took))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 # --------------------------------------------------------------------------- figures
@@ -236,7 +228,7 @@ def html_report(run: Run | str | Path, runs_root: str | Path | None = None, samp
         _card("Validation accuracy", _pct(summary.val_acc), "on images the model never trained on"),
         _card("Best epoch accuracy", _pct(summary.best_val_acc), "best validation accuracy of any epoch"),
         _card("Epochs", f"{summary.epochs_done} / {summary.epochs}", "passes over the training images"),
-        _card("Training time", _duration(status), str(status.get("device", "")) or ""),
+        _card("Training time", duration_text(status) or "—", str(status.get("device", "")) or ""),
     ]
     try:  # siblings over seeds: completed runs of the run's store (its folder's parent) with the same settings
         note = seed_note(RunStore(run.dir.parent), run.id, cfg) if summary.state == "completed" else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping, Sequence
 
 __all__ = [
+    "duration_text",
     "KIND_TEXT", "pct", "class_text", "dataset_noun", "labels_text", "weights_text", "backbone_text", "verdict",
     "weakest", "join_words",
 ]
@@ -157,3 +158,12 @@ def verdict(acc: float | None, n_classes: int | None, per_class: Sequence[Mappin
             text += f", most often taken for {em(esc(weak['confused_with']))}"
         text += ")."
     return text
+
+
+def duration_text(status: Mapping[str, Any]) -> str:
+    """How long a run trained (m:ss or h:mm:ss), from its status; "" when unknown."""
+    took = float(status.get("ended") or 0) - float(status.get("started") or 0)
+    if took <= 0:
+        return ""
+    s = int(round(took))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

@@ -17,7 +17,7 @@ from ..runs import Run, RunStore, RunSummary
 from . import sentences as sx
 from .story import Picture, Slide
 
-__all__ = ["TOP_LOSSES", "VAL_LIMIT", "StoryData", "run_label", "run_config", "class_count", "duration_text",
+__all__ = ["TOP_LOSSES", "VAL_LIMIT", "StoryData", "run_label", "run_config", "class_count",
            "teacher_refs", "question_for_run", "question_slide", "data_slide", "fails_slide", "takeaways_slide"]
 
 log = logging.getLogger(__name__)
@@ -43,14 +43,6 @@ def class_count(cfg: Mapping[str, Any], conf: Mapping[str, Any] | None) -> int |
         return len(conf["labels"])
     classes = (cfg.get("data") or {}).get("classes")
     return len(classes) if classes else None
-
-
-def duration_text(status: Mapping[str, Any]) -> str:
-    took = float(status.get("ended") or 0) - float(status.get("started") or 0)
-    if took <= 0:
-        return ""
-    s = int(round(took))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 class StoryData:

@@ -11,7 +11,8 @@ from ..runs import RunStore
 from ..seeds import ONE_SEED, seed_note, spread_text, store_seed_index
 from . import sentences as sx
 from .method_slide import method_slide
-from .slides import (StoryData, class_count, data_slide, duration_text, fails_slide, question_for_run, question_slide,
+from .sentences import duration_text
+from .slides import (StoryData, class_count, data_slide, fails_slide, question_for_run, question_slide,
                      run_config)
 from .story import Number, Slide
 from .subject import Subject
