@@ -12,26 +12,30 @@ import sys
 
 import streamlit as st
 
+from dashboard.i18n import init_language, language_switch
+from transfer_core.i18n import _
+
 st.set_page_config(page_title="Transfer Lab", page_icon=":material/school:", layout="wide")
+init_language()
 
 PAGES = {
-    "data": st.Page("pages/data.py", title="Data", icon=":material/photo_library:", url_path="data"),
-    "models": st.Page("pages/models.py", title="Models", icon=":material/hub:", url_path="models"),
+    "data": st.Page("pages/data.py", title=_("Data"), icon=":material/photo_library:", url_path="data"),
+    "models": st.Page("pages/models.py", title=_("Models"), icon=":material/hub:", url_path="models"),
     # The default page lives at "/" (Streamlit ignores url_path for it): /?run=<id> watches a run.
-    "train": st.Page("pages/train.py", title="Train", icon=":material/model_training:", default=True),
-    "results": st.Page("pages/results.py", title="Results", icon=":material/insights:", url_path="results"),
-    "predict": st.Page("pages/predict.py", title="Predict", icon=":material/image_search:", url_path="predict"),
-    "compare": st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
-    "insights": st.Page("pages/insights.py", title="Insights", icon=":material/lightbulb:", url_path="insights"),
-    "experiments": st.Page("pages/experiments.py", title="Experiments", icon=":material/science:", url_path="experiments"),
-    "present": st.Page("pages/present.py", title="Present", icon=":material/slideshow:", url_path="present"),
+    "train": st.Page("pages/train.py", title=_("Train"), icon=":material/model_training:", default=True),
+    "results": st.Page("pages/results.py", title=_("Results"), icon=":material/insights:", url_path="results"),
+    "predict": st.Page("pages/predict.py", title=_("Predict"), icon=":material/image_search:", url_path="predict"),
+    "compare": st.Page("pages/compare.py", title=_("Compare"), icon=":material/compare_arrows:", url_path="compare"),
+    "insights": st.Page("pages/insights.py", title=_("Insights"), icon=":material/lightbulb:", url_path="insights"),
+    "experiments": st.Page("pages/experiments.py", title=_("Experiments"), icon=":material/science:", url_path="experiments"),
+    "present": st.Page("pages/present.py", title=_("Present"), icon=":material/slideshow:", url_path="present"),
 }
 # The menu goes to the browser before the heavy imports below (torch: seconds on a cold
 # start), so the first page after a server start never shows Streamlit's file-name menu.
 nav = st.navigation(list(PAGES.values()))
 
 # The first page after a server start says why it takes a moment (torch is imported once).
-with st.spinner("Starting Transfer Lab: loading PyTorch (once per server start)…") if "torch" not in sys.modules \
+with st.spinner(_("Starting Transfer Lab: loading PyTorch (once per server start)…")) if "torch" not in sys.modules \
         else contextlib.nullcontext():
     from dashboard.formatting import eta_suffix  # noqa: E402
     from dashboard.run_view import epoch_fraction  # noqa: E402
@@ -44,22 +48,24 @@ def _job_line(job: dict) -> tuple[float, str]:
     """Progress fraction and a short text for one queue entry."""
     p = job.get("progress") or {}
     if job["state"] == "queued":
-        return 0.0, "queued"
+        return 0.0, _("queued")
     if job.get("stopping"):
-        return 0.0, "stopping…"
+        return 0.0, _("stopping…")
     frac, epoch, epochs, batch, batches = epoch_fraction(p)
     if p.get("phase") == "starting" or not p:
-        return frac, "starting…"
-    text = f"epoch {epoch}/{epochs}" + (f" · batch {batch}/{batches}" if batches else "")
+        return frac, _("starting…")
+    text = _("epoch {epoch}/{epochs}").format(epoch=epoch, epochs=epochs)
+    if batches:
+        text += " · " + _("batch {batch}/{batches}").format(batch=batch, batches=batches)
     return frac, text + eta_suffix(p.get("eta_s"))
 
 
 def _queue_body() -> None:
     jobs = job_manager().jobs()
     watched = selected_run_id()
-    st.markdown("**Job queue**")
+    st.markdown("**" + _("Job queue") + "**")
     if not jobs:
-        st.caption("No runs in progress.")
+        st.caption(_("No runs in progress."))
         return
     for job in jobs:
         rid = job["run_id"]
@@ -71,7 +77,7 @@ def _queue_body() -> None:
             label=f"{'+'.join(job['backbones'])} · {job['dataset']}",
             icon=icon,
             query_params={"run": rid},
-            help=f"{job['method']} run {rid}: click to watch it on the Train page",
+            help=_("{method} run {run_id}: click to watch it on the Train page").format(method=job["method"], run_id=rid),
         )
         st.progress(frac, text=text)
 
@@ -91,6 +97,7 @@ def _queue_static() -> None:
 
 def _sidebar() -> None:
     with st.sidebar:
+        language_switch()
         st.caption(f":material/memory: {device_badge_text()}")
         if job_manager().jobs():
             _queue_live()
@@ -99,10 +106,10 @@ def _sidebar() -> None:
         rid = selected_run_id()
         if rid:
             st.divider()
-            st.markdown("**Watched run**")
+            st.markdown("**" + _("Watched run") + "**")
             st.caption(rid)
-            st.page_link(PAGES["train"], label="Live view", icon=":material/visibility:", query_params={"run": rid})
-            st.page_link(PAGES["results"], label="Results", icon=":material/insights:", query_params={"run": rid})
+            st.page_link(PAGES["train"], label=_("Live view"), icon=":material/visibility:", query_params={"run": rid})
+            st.page_link(PAGES["results"], label=_("Results"), icon=":material/insights:", query_params={"run": rid})
 
 
 _sidebar()

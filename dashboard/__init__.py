@@ -32,3 +32,5 @@ def _leave_pages_folder_mode() -> None:
 
 
 _leave_pages_folder_mode()
+
+from dashboard import i18n as _i18n  # noqa: E402,F401  (registers the session language resolver)
