@@ -20,6 +20,7 @@ from typing import Any, Iterable
 import torch
 
 from .errors import WeightsError
+from .i18n import _
 
 __all__ = ["PART_PATTERN", "part_name", "read_checkpoint", "to_bytes", "checkpoint_bytes", "parts_of", "unused_parts"]
 
@@ -60,15 +61,15 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     model: dict[str, torch.Tensor] = {}
     for name in parts:
         if not isinstance(name, str) or not PART_PATTERN.fullmatch(name):
-            raise WeightsError(f"checkpoint {path} names an invalid part file {name!r}")
+            raise WeightsError(_("checkpoint {path} names an invalid part file {name!r}").format(path=path, name=name))
         try:
             part = _load(path.parent / name)
         except FileNotFoundError:
-            raise WeightsError(f"checkpoint {path} needs {name} beside it, which is missing") from None
+            raise WeightsError(_("checkpoint {path} needs {name} beside it, which is missing").format(path=path, name=name)) from None
         except Exception as exc:  # noqa: BLE001
-            raise WeightsError(f"cannot read {path.parent / name}: {type(exc).__name__}") from None
+            raise WeightsError(_("cannot read {path}: {error}").format(path=path.parent / name, error=type(exc).__name__)) from None
         if not isinstance(part, dict):
-            raise WeightsError(f"{path.parent / name} is not a part of a checkpoint")
+            raise WeightsError(_("{path} is not a part of a checkpoint").format(path=path.parent / name))
         model.update(part)
     model.update(ckpt.get("model") or {})
     ckpt["model"] = model

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from .i18n import _
 from .predict import LoadedRun, load_run_model
 
 __all__ = ["export_run", "FORMATS"]
@@ -30,7 +31,7 @@ def _example(loaded: LoadedRun) -> torch.Tensor:
 def export_run(ref: str | Path, fmt: str, runs_root: str | Path | None = None) -> Path:
     """Write ``model.ts`` or ``model.onnx`` beside the checkpoint and return its path."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}: use {' or '.join(FORMATS)}")
+        raise ValueError(_("unknown export format {format!r}: use {formats}").format(format=fmt, formats=" or ".join(FORMATS)))
     loaded = load_run_model(ref, runs_root)
     x = _example(loaded)
     if fmt == "torchscript":

@@ -32,6 +32,7 @@ from .backbones import (
 )
 from .config import FusionConfig, RunConfig
 from .errors import WeightsError
+from .i18n import _
 
 __all__ = [
     "BackboneBody",
@@ -239,20 +240,23 @@ def _body_state_from_run(ref: str, name: str, runs_root: str | Path | None) -> d
     try:
         run = store.get(ref)
     except ValueError as exc:
-        raise WeightsError(f"weights run:{ref}: {exc}") from None
+        raise WeightsError(_("weights run:{ref}: {error}").format(ref=ref, error=exc)) from None
     state = run.status().get("state")
     if state != "completed":
-        raise WeightsError(f"weights run:{ref}: run {run.id} is {state}, only a completed run can be a source")
+        raise WeightsError(_("weights run:{ref}: run {run_id} is {state}, only a completed run can be a source").format(
+            ref=ref, run_id=run.id, state=state))
     ckpt = load_weights_file(run.checkpoint_path)  # the final model, the one its results describe
     cfg = run.config_dict()
     names = [b.get("name") for b in cfg.get("backbones", [])]
     if name not in names:
-        raise WeightsError(f"weights run:{ref}: run {run.id} has backbones {', '.join(map(str, names))}, not {name}")
+        raise WeightsError(_("weights run:{ref}: run {run_id} has backbones {names}, not {name}").format(
+            ref=ref, run_id=run.id, names=", ".join(map(str, names)), name=name))
     idx = names.index(name)
     prefix = "backbone.body." if cfg.get("method") in ("transfer", "distill") else f"bodies_.{idx}.body."
     body = {k[len(prefix):]: v for k, v in ckpt.items() if k.startswith(prefix)}
     if not body:
-        raise WeightsError(f"weights run:{ref}: checkpoint of run {run.id} holds no {name} weights")
+        raise WeightsError(_("weights run:{ref}: checkpoint of run {run_id} holds no {name} weights").format(
+            ref=ref, run_id=run.id, name=name))
     return body
 
 
@@ -263,12 +267,13 @@ def load_weights_source(body: BackboneBody, source: str, runs_root: str | Path |
         return "random init"
     if source == "imagenet":
         state = load_imagenet_state(body.name)
-        load_state_into_body(body.body, body.spec, state, f"ImageNet weights of {body.name}")
+        load_state_into_body(body.body, body.spec, state, _("ImageNet weights of {name}").format(name=body.name))
         return f"ImageNet ({body.spec.weights_enum})"
     if source.startswith("file:"):
         path = source[5:]
         state = load_weights_file(path)
-        load_state_into_body(body.body, body.spec, state, f"file {Path(path).name}")  # -> "weights file X does not fit"
+        # -> "weights file X does not fit"
+        load_state_into_body(body.body, body.spec, state, _("file {name}").format(name=Path(path).name))
         return f"file {path}"
     if source.startswith("run:"):
         ref = source[4:]
@@ -277,10 +282,11 @@ def load_weights_source(body: BackboneBody, source: str, runs_root: str | Path |
         missing, unexpected = body.body.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise WeightsError(
-                f"weights run:{ref} do not fit {body.name}: {len(missing)} missing keys, {len(unexpected)} unexpected keys"
+                _("weights run:{ref} do not fit {name}: {missing} missing keys, {unexpected} unexpected keys").format(
+                    ref=ref, name=body.name, missing=len(missing), unexpected=len(unexpected))
             )
         return f"run {ref}"
-    raise WeightsError(f"unknown weights source {source!r}: use imagenet, none, file:PATH or run:RUN")
+    raise WeightsError(_("unknown weights source {source!r}: use imagenet, none, file:PATH or run:RUN").format(source=source))
 
 
 def build_model(cfg: RunConfig, num_classes: int, runs_root: str | Path | None = None, load_weights: bool = True) -> nn.Module:

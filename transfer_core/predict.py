@@ -18,6 +18,7 @@ from .checkpoint_files import read_checkpoint
 from .config import RunConfig, from_dict
 from .data import preprocess_image
 from .errors import WeightsError
+from .i18n import _
 from .models import build_model
 from .runs import Run, RunStore
 
@@ -39,13 +40,15 @@ def load_run_model(ref: str | Path | Run, runs_root: str | Path | None = None, w
     run = ref if isinstance(ref, Run) else RunStore(runs_root).get(str(ref))
     path = run.best_path if which == "best" and run.best_path.exists() else run.checkpoint_path
     if not path.exists():
-        raise WeightsError(f"run {run.id} has no checkpoint yet (state: {run.status().get('state')})")
+        raise WeightsError(_("run {run_id} has no checkpoint yet (state: {state})").format(
+            run_id=run.id, state=run.status().get("state")))
     try:
         ckpt = read_checkpoint(path)  # weights_only=True, the frozen part merged back
     except WeightsError:
         raise
     except Exception as exc:
-        raise WeightsError(f"cannot read checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+        raise WeightsError(_("cannot read checkpoint {path}: {error}").format(
+            path=path, error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")) from None
     cfg = from_dict(ckpt["config"])
     classes = list(ckpt["classes"])
     model = build_model(cfg, len(classes), runs_root, load_weights=False)

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Mapping, Union
 
 from torch import nn
 
+from ..i18n import _
+
 if TYPE_CHECKING:
     from .spec import BackboneSpec
 
@@ -59,7 +61,7 @@ def _children_with_params(model: nn.Module, path: str) -> list[str]:
     module = model.get_submodule(path) if path else model
     out = []
     for child_name, child in module.named_children():
-        if any(True for _ in child.parameters()):
+        if any(True for _p in child.parameters()):
             out.append(f"{path}.{child_name}" if path else child_name)
     return out
 
@@ -102,7 +104,7 @@ def _split_at_pools(model: nn.Module, container: str) -> Layout:
     groups: list[list[str]] = []
     current: list[str] = []
     for idx, module in seq.named_children():
-        if any(True for _ in module.parameters()):
+        if any(True for _p in module.parameters()):
             current.append(f"{container}.{idx}")
         if isinstance(module, nn.MaxPool2d) and current:
             groups.append(current)
@@ -225,7 +227,7 @@ def make_groups(body: nn.Module, layout: Layout) -> tuple[LayerGroup, ...]:
     layout = [(label, tuple(p for p in prefixes if p)) for label, prefixes in layout if prefixes]
     owner: dict[str, int] = {}
     for name in names:
-        hits = [gi for gi, (_, prefixes) in enumerate(layout) if any(owns(p, name) for p in prefixes)]
+        hits = [gi for gi, (_label, prefixes) in enumerate(layout) if any(owns(p, name) for p in prefixes)]
         if len(hits) > 1:
             raise RuntimeError(f"parameter {name} is claimed by groups {[layout[h][0] for h in hits]}")
         if hits:
@@ -285,9 +287,10 @@ def frozen_groups(spec: BackboneSpec, freeze: Freeze) -> int:
     if isinstance(freeze, str):
         if freeze.strip().lower() == "all":
             return k
-        raise ValueError(f"freeze must be 'all' or a number 0..{k}, got {freeze!r}")
+        raise ValueError(_("freeze must be 'all' or a number 0..{k}, got {value!r}").format(k=k, value=freeze))
     if isinstance(freeze, bool) or not isinstance(freeze, int) or not 0 <= freeze <= k:
-        raise ValueError(f"{spec.name} has {k} layer groups: freeze must be 0..{k} or 'all', got {freeze!r}")
+        raise ValueError(_("{name} has {k} layer groups: freeze must be 0..{k} or 'all', got {value!r}").format(
+            name=spec.name, k=k, value=freeze))
     return freeze
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import torchvision
 
+from ..i18n import _
+
 __all__ = [
     "CURATED",
     "register_backbone",
@@ -115,8 +117,9 @@ def canonical_name(name: str) -> str:
     if key.lower() in _REGISTRY:
         return key.lower()
     close = difflib.get_close_matches(key.lower(), list(_REGISTRY), n=3, cutoff=0.6)
-    hint = f" (did you mean {', '.join(close)}?)" if close else " (python -m transfer_core backbones lists them)"
-    raise ValueError(f"unknown backbone {name!r}{hint}")
+    if close:
+        raise ValueError(_("unknown backbone {name!r} (did you mean {names}?)").format(name=name, names=", ".join(close)))
+    raise ValueError(_("unknown backbone {name!r} (python -m transfer_core backbones lists them)").format(name=name))
 
 
 def is_curated(name: str) -> bool:

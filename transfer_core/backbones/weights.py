@@ -25,6 +25,7 @@ from torch import nn
 
 from ..checkpoint_files import read_checkpoint
 from ..errors import WeightsError
+from ..i18n import _
 from .groups import owns
 from .registry import canonical_name, default_weights
 from .spec import BackboneSpec
@@ -94,18 +95,21 @@ def load_imagenet_state(name: str) -> dict[str, torch.Tensor]:
         )
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         if path.is_file():
-            raise WeightsError(f"ImageNet weights for {key} in {path} cannot be read ({_reason(exc)})") from None
+            raise WeightsError(_("ImageNet weights for {name} in {path} cannot be read ({reason})").format(
+                name=key, path=path, reason=_reason(exc))) from None
         raise WeightsError(
-            f"ImageNet weights for {key} are not cached and cannot be downloaded ({_reason(exc)}): "
-            f"place {info['filename']} in {info['cache_dir']}"
+            _("ImageNet weights for {name} are not cached and cannot be downloaded ({reason}): "
+              "place {file} in {folder}").format(
+                name=key, reason=_reason(exc), file=info["filename"], folder=info["cache_dir"])
         ) from None
     except Exception as exc:  # corrupt cached file, hash mismatch, unpickling refusal
         raise WeightsError(
-            f"ImageNet weights for {key} in {path} are unreadable ({_reason(exc)}): delete the file and retry"
+            _("ImageNet weights for {name} in {path} are unreadable ({reason}): delete the file and retry").format(
+                name=key, path=path, reason=_reason(exc))
         ) from None
     finally:
         socket.setdefaulttimeout(old_timeout)
-    return _as_state_dict(state, f"ImageNet weights for {key}")
+    return _as_state_dict(state, _("ImageNet weights for {name}").format(name=key))
 
 
 def _as_state_dict(obj: Any, source: str) -> dict[str, torch.Tensor]:
@@ -117,10 +121,10 @@ def _as_state_dict(obj: Any, source: str) -> dict[str, torch.Tensor]:
                 obj = inner
                 break
     if not isinstance(obj, Mapping) or not obj:
-        raise WeightsError(f"{source} does not contain a state_dict")
+        raise WeightsError(_("{source} does not contain a state_dict").format(source=source))
     bad = [k for k, v in obj.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
     if bad:
-        raise WeightsError(f"{source} is not a state_dict: entry {bad[0]!r} is not a tensor")
+        raise WeightsError(_("{source} is not a state_dict: entry {key!r} is not a tensor").format(source=source, key=bad[0]))
     return dict(obj)
 
 
@@ -138,7 +142,7 @@ def load_weights_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     them into a model copies them)."""
     p = Path(path)
     if not p.is_file():
-        raise WeightsError(f"weights file {p} does not exist")
+        raise WeightsError(_("weights file {path} does not exist").format(path=p))
     st = p.stat()
     key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
     with _READ_LOCK:
@@ -165,13 +169,15 @@ def _read_weights_file(p: Path) -> dict[str, torch.Tensor]:
     except pickle.UnpicklingError as exc:
         if "weights only load failed" in str(exc).lower() or "unsupported global" in str(exc).lower():
             raise WeightsError(
-                f"weights file {p} was refused: it contains Python objects, not only tensors "
-                "(save model.state_dict() instead)"
+                _("weights file {path} was refused: it contains Python objects, not only tensors "
+                  "(save model.state_dict() instead)").format(path=p)
             ) from None
-        raise WeightsError(f"weights file {p} is not a PyTorch checkpoint ({_reason(exc)})") from None
+        raise WeightsError(_("weights file {path} is not a PyTorch checkpoint ({reason})").format(
+            path=p, reason=_reason(exc))) from None
     except Exception as exc:  # truncated zips, empty files, random bytes: torch.load's errors vary
-        raise WeightsError(f"weights file {p} is truncated or not a PyTorch checkpoint ({_reason(exc)})") from None
-    return _as_state_dict(obj, f"weights file {p}")
+        raise WeightsError(_("weights file {path} is truncated or not a PyTorch checkpoint ({reason})").format(
+            path=p, reason=_reason(exc))) from None
+    return _as_state_dict(obj, _("weights file {path}").format(path=p))
 
 
 def _ignored_prefixes(spec: BackboneSpec) -> tuple[str, ...]:
@@ -189,7 +195,8 @@ def _strip_wrapper_prefix(keys: Iterable[str]) -> str:
 
 
 def _examples(label: str, keys: list[str]) -> list[str]:
-    return [f"{label} {k!r}" for k in keys[:2]]
+    """``label`` is a translated template with a ``{key}`` placeholder."""
+    return [label.format(key=k) for k in keys[:2]]
 
 
 def load_state_into_body(body: nn.Module, spec: BackboneSpec, state: Mapping[str, torch.Tensor], source: str) -> None:
@@ -213,19 +220,22 @@ def load_state_into_body(body: nn.Module, spec: BackboneSpec, state: Mapping[str
     if missing or unexpected or mismatched:
         counts = []
         if missing:
-            counts.append(f"{len(missing)} missing keys")
+            counts.append(_("{n} missing keys").format(n=len(missing)))
         if unexpected:
-            counts.append(f"{len(unexpected)} unexpected keys")
+            counts.append(_("{n} unexpected keys").format(n=len(unexpected)))
         if mismatched:
             k = mismatched[0]
-            counts.append(
-                f"{len(mismatched)} shape mismatches ({k}: {tuple(given[k].shape)} vs {tuple(expected[k].shape)})"
-            )
-        examples = _examples("missing", missing) + _examples("unexpected", unexpected)
-        eg = f" (e.g. {', '.join(examples)})" if examples else ""
-        raise WeightsError(f"weights {source} does not fit {spec.name}: {', '.join(counts)}{eg}")
+            counts.append(_("{n} shape mismatches ({key}: {given} vs {expected})").format(
+                n=len(mismatched), key=k, given=tuple(given[k].shape), expected=tuple(expected[k].shape)))
+        examples = _examples(_("missing {key!r}"), missing) + _examples(_("unexpected {key!r}"), unexpected)
+        if examples:
+            raise WeightsError(_("weights {source} does not fit {name}: {problems} (e.g. {examples})").format(
+                source=source, name=spec.name, problems=", ".join(counts), examples=", ".join(examples)))
+        raise WeightsError(_("weights {source} does not fit {name}: {problems}").format(
+            source=source, name=spec.name, problems=", ".join(counts)))
     result = body.load_state_dict(given, strict=False)
     leftover = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
     if leftover or result.unexpected_keys:  # pragma: no cover - guarded by the checks above
-        raise WeightsError(f"weights {source} does not fit {spec.name}: {len(leftover)} missing keys")
+        raise WeightsError(_("weights {source} does not fit {name}: {problems}").format(
+            source=source, name=spec.name, problems=_("{n} missing keys").format(n=len(leftover))))
     log.info("loaded %d tensors from %s into %s", len(given), source, spec.name)

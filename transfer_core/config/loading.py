@@ -17,6 +17,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from ..errors import ConfigError
+from ..i18n import _
 from .schema import RunConfig
 
 __all__ = ["from_dict", "to_dict", "load_yaml", "dump_yaml", "parse_yaml_text", "apply_overrides"]
@@ -34,7 +35,7 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
         if value is None:
             if type(None) in args:
                 return None
-            raise ConfigError(path, "must not be empty")
+            raise ConfigError(path, _("must not be empty"))
         errors = []
         for arg in args:
             if arg is type(None):
@@ -43,10 +44,10 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
                 return _coerce(value, arg, path)
             except ConfigError as exc:
                 errors.append(exc.message)
-        raise ConfigError(path, f"has an invalid value {value!r} ({'; '.join(errors)})")
+        raise ConfigError(path, _("has an invalid value {value!r} ({errors})").format(value=value, errors="; ".join(errors)))
     if origin is list:
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(path, f"must be a list, got {value!r}")
+            raise ConfigError(path, _("must be a list, got {value!r}").format(value=value))
         (item_tp,) = get_args(tp)
         return [_coerce(v, item_tp, f"{path}.{i}") for i, v in enumerate(value)]
     if dataclasses.is_dataclass(tp):
@@ -54,18 +55,18 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(path, f"must be true or false, got {value!r}")
+        raise ConfigError(path, _("must be true or false, got {value!r}").format(value=value))
     if tp is int:
         if isinstance(value, bool):
-            raise ConfigError(path, f"must be an integer, got {value!r}")
+            raise ConfigError(path, _("must be an integer, got {value!r}").format(value=value))
         if isinstance(value, int):
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        raise ConfigError(path, f"must be an integer, got {value!r}")
+        raise ConfigError(path, _("must be an integer, got {value!r}").format(value=value))
     if tp is float:
         if isinstance(value, bool):
-            raise ConfigError(path, f"must be a number, got {value!r}")
+            raise ConfigError(path, _("must be a number, got {value!r}").format(value=value))
         if isinstance(value, (int, float)):
             return float(value)
         if isinstance(value, str):
@@ -73,11 +74,11 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
                 return float(value)
             except ValueError:
                 pass
-        raise ConfigError(path, f"must be a number, got {value!r}")
+        raise ConfigError(path, _("must be a number, got {value!r}").format(value=value))
     if tp is str:
         if isinstance(value, str):
             return value
-        raise ConfigError(path, f"must be a string, got {value!r}")
+        raise ConfigError(path, _("must be a string, got {value!r}").format(value=value))
     raise ConfigError(path, f"unsupported type {_type_name(tp)}")  # pragma: no cover
 
 
@@ -85,7 +86,7 @@ def _from_mapping(cls: type, data: Any, path: str) -> Any:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(path, f"must be a mapping, got {data!r}")
+        raise ConfigError(path, _("must be a mapping, got {value!r}").format(value=data))
     hints = get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = [k for k in data if k not in names]
@@ -95,8 +96,9 @@ def _from_mapping(cls: type, data: Any, path: str) -> Any:
         import difflib
 
         close = difflib.get_close_matches(str(key), names, n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else f" (known: {', '.join(names)})"
-        raise ConfigError(where, f"unknown key{hint}")
+        if close:
+            raise ConfigError(where, _("unknown key (did you mean {names}?)").format(names=", ".join(close)))
+        raise ConfigError(where, _("unknown key (known: {names})").format(names=", ".join(names)))
     kwargs = {}
     for name in names:
         if name in data:
@@ -120,12 +122,15 @@ def parse_yaml_text(text: str, source: str = "config") -> dict[str, Any]:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError("", f"{source} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        problem = getattr(exc, "problem", exc)
+        if mark:
+            raise ConfigError("", _("{source} is not valid YAML at line {line}, column {column}: {problem}").format(
+                source=source, line=mark.line + 1, column=mark.column + 1, problem=problem)) from None
+        raise ConfigError("", _("{source} is not valid YAML: {problem}").format(source=source, problem=problem)) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError("", f"{source} must be a YAML mapping at the top level")
+        raise ConfigError("", _("{source} must be a YAML mapping at the top level").format(source=source))
     return data
 
 
@@ -135,7 +140,7 @@ def load_yaml(path: str | os.PathLike, overrides: list[str] | None = None) -> Ru
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError("", f"cannot read config {p}: {exc.strerror or exc}") from None
+        raise ConfigError("", _("cannot read config {path}: {error}").format(path=p, error=exc.strerror or exc)) from None
     data = parse_yaml_text(text, str(p))
     if overrides:
         data = apply_overrides(data, overrides)
@@ -157,7 +162,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     out = copy.deepcopy(data)
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(item, "override must look like key.path=value")
+            raise ConfigError(item, _("override must look like key.path=value"))
         key, raw = item.split("=", 1)
         key = key.strip()
         try:
@@ -166,17 +171,18 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             value = raw
         parts = key.split(".")
         if not key or any(not p for p in parts):
-            raise ConfigError(key, "override key is empty")
+            raise ConfigError(key, _("override key is empty"))
         node: Any = out
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
             nxt_is_index = not last and parts[i + 1].isdigit()
             if isinstance(node, list):
                 if not part.isdigit():
-                    raise ConfigError(".".join(parts[: i + 1]), "expected a list index")
+                    raise ConfigError(".".join(parts[: i + 1]), _("expected a list index"))
                 idx = int(part)
                 if idx > len(node):
-                    raise ConfigError(".".join(parts[: i + 1]), f"index {idx} is past the end (list has {len(node)})")
+                    raise ConfigError(".".join(parts[: i + 1]), _("index {index} is past the end (list has {n})").format(
+                        index=idx, n=len(node)))
                 if idx == len(node):
                     node.append(None if last else ([] if nxt_is_index else {}))
                 if last:
@@ -193,7 +199,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
                         node[part] = _default_container(parts[: i + 1], nxt_is_index)
                     node = node[part]
             else:
-                raise ConfigError(".".join(parts[:i]), "is not a mapping or list")
+                raise ConfigError(".".join(parts[:i]), _("is not a mapping or list"))
     return out
 
 

@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw
 
 from ..config import DataConfig
 from ..errors import ConfigError
+from ..i18n import _
 from .pool import Pool
 
 __all__ = ["BUILTIN", "SHAPES", "SHAPES_SEED", "DIGIT_NAMES", "builtin_pool"]
@@ -151,7 +152,7 @@ def _render_shape(shape: str, rng: np.random.Generator, size: int = _SHAPES_SIZE
 
     # Shape colour: far enough from both background colours to stay visible.
     fg_col = rng.uniform(0, 255, 3).astype(np.float32)
-    for _ in range(20):
+    for _try in range(20):
         if min(np.linalg.norm(fg_col - c1), np.linalg.norm(fg_col - c2)) >= 110:
             break
         fg_col = rng.uniform(0, 255, 3).astype(np.float32)
@@ -191,9 +192,9 @@ def builtin_pool(cfg: DataConfig) -> Pool:
         return Pool(list(DIGIT_NAMES), labels, "L", "square", "builtin:mnist5k", images=imgs)
     n, per = int(cfg.shapes_classes), int(cfg.shapes_per_class)
     if not 2 <= n <= len(SHAPES):
-        raise ConfigError("data.shapes_classes", f"must be between 2 and {len(SHAPES)}, got {n}")
+        raise ConfigError("data.shapes_classes", _("must be between {low} and {high}, got {value}").format(low=2, high=len(SHAPES), value=n))
     if per < 1:
-        raise ConfigError("data.shapes_per_class", f"must be at least 1, got {per}")
+        raise ConfigError("data.shapes_per_class", _("must be at least {low}, got {value}").format(low=1, value=per))
     imgs, labels = _shapes_arrays(n, per)
     return Pool(list(SHAPES[:n]), labels, "RGB", "square", "builtin:shapes", images=imgs,
                 identity=[SHAPES_SEED, n, per, _SHAPES_SIZE])

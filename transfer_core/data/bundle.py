@@ -20,6 +20,7 @@ import torch
 
 from ..config import DataConfig
 from ..errors import ConfigError, DataError
+from ..i18n import _
 from .builtin import BUILTIN, DIGIT_NAMES, SHAPES, builtin_pool
 from .datasets import FileImageDataset, ImageDataset, InMemoryImageDataset
 from .folders import class_names, folder_pool, zip_class_names, zip_dest, zip_folder
@@ -59,16 +60,16 @@ def _pool_for(cfg: DataConfig, roots: list[Path]) -> Pool:
         return folder_pool(zip_folder(path), cfg, roots, f"zip:{path}", name)
     if path.is_dir():
         return folder_pool(path, cfg, roots, f"folder:{path}", name)
-    raise DataError(f"{name} is neither a folder of class folders nor a .zip file")
+    raise DataError(_("{name} is neither a folder of class folders nor a .zip file").format(name=name))
 
 
 def _check_cfg(cfg: DataConfig) -> None:
     if not (0.0 < float(cfg.val_fraction) < 1.0):
-        raise ConfigError("data.val_fraction", f"must be between 0 and 1 (exclusive), got {cfg.val_fraction}")
+        raise ConfigError("data.val_fraction", _("must be between 0 and 1 (exclusive), got {value}").format(value=cfg.val_fraction))
     if int(cfg.image_size) < 1:
-        raise ConfigError("data.image_size", f"must be positive, got {cfg.image_size}")
+        raise ConfigError("data.image_size", _("must be positive, got {value}").format(value=cfg.image_size))
     if cfg.train_per_class is not None and cfg.train_per_class < 1:
-        raise ConfigError("data.train_per_class", f"must be at least 1, got {cfg.train_per_class}")
+        raise ConfigError("data.train_per_class", _("must be at least {low}, got {value}").format(low=1, value=cfg.train_per_class))
 
 
 def _datasets(
@@ -193,7 +194,7 @@ def dataset_classes(dataset: str, cfg: DataConfig | None = None, roots: RootsArg
         return zip_class_names(path)
     if path.is_dir():
         return class_names(path)
-    raise DataError(f"{name} is neither a folder of class folders nor a .zip file")
+    raise DataError(_("{name} is neither a folder of class folders nor a .zip file").format(name=name))
 
 
 def sample_grid(bundle: DataBundle, per_class: int = 8) -> dict[str, list[np.ndarray]]:

@@ -20,6 +20,7 @@ import torch
 
 from ..config import DataConfig
 from ..errors import DataError
+from ..i18n import _
 from .images import hidden, is_image_name
 from .locations import inside
 from .pool import Pool
@@ -85,7 +86,7 @@ def _zip_tree(zip_path: Path) -> _Tree:
         with zipfile.ZipFile(zip_path) as zf:
             names = zf.namelist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise DataError(f"{zip_path.name} is not a valid zip file: {one_line(exc)}") from None
+        raise DataError(_("{zip} is not a valid zip file: {error}").format(zip=zip_path.name, error=one_line(exc))) from None
     for n in names:
         parts = [p for p in n.replace("\\", "/").split("/") if p not in ("", ".")]
         if not parts or any(p == ".." or hidden(p) for p in parts):
@@ -153,8 +154,8 @@ def _decode_into(paths: list[Path], prep: dict, keep: bool) -> tuple[torch.Tenso
             t = file_to_uint8(paths[i], prep)
             if out is not None:
                 out[i] = t.numpy()
-        except DataError as exc:
-            errors[i] = str(exc)
+        except DataError as exc:  # an unreadable image: its reason alone (see open_image)
+            errors[i] = getattr(exc, "reason", None) or str(exc)
         except Exception as exc:  # never let one odd file stop the build
             errors[i] = one_line(exc)
 
@@ -179,15 +180,18 @@ def folder_pool(folder: Path, cfg: DataConfig, roots: list[Path], source: str, o
     base = folder.joinpath(*prefix)
     warnings: list[str] = []
     for name in empty:
-        warnings.append(f"class folder '{name}' has no images; ignored")
+        warnings.append(_("class folder '{name}' has no images; ignored").format(name=name))
     if tree.images:
-        warnings.append(f"{len(tree.images)} image(s) directly in {base.name or base} are not in a class folder; ignored")
+        warnings.append(_("{n} image(s) directly in {folder} are not in a class folder; ignored").format(
+            n=len(tree.images), folder=base.name or base))
     if len(full) < 2:
-        raise DataError(
-            f"{origin} needs at least 2 class folders with images, found {len(full)}"
-            + (f" ({', '.join(full)})" if full else "")
-            + "; put each class's images in its own sub-folder"
-        )
+        if full:
+            msg = _("{origin} needs at least 2 class folders with images, found {n} ({names}); "
+                    "put each class's images in its own sub-folder")
+        else:
+            msg = _("{origin} needs at least 2 class folders with images, found {n}; "
+                    "put each class's images in its own sub-folder")
+        raise DataError(msg.format(origin=origin, n=len(full), names=", ".join(full)))
     order = select_classes(cfg.classes, full, cfg.dataset)
     size = int(cfg.image_size)
     prep = preprocessing_dict(size, "shorter_side_center_crop", "RGB")
@@ -201,7 +205,7 @@ def folder_pool(folder: Path, cfg: DataConfig, roots: list[Path], source: str, o
             p = folder / rel
             shown = p.relative_to(base).as_posix()
             if not inside(p.resolve(), real_roots):  # a symlink leading out of the data folders
-                skipped_files.append(f"{shown}: points outside the data folders")
+                skipped_files.append(_("{file}: points outside the data folders").format(file=shown))
                 continue
             paths.append(p)
             rels.append(shown)
@@ -213,23 +217,24 @@ def folder_pool(folder: Path, cfg: DataConfig, roots: list[Path], source: str, o
     good = [i for i, e in enumerate(errors) if e is None]
     for i, e in enumerate(errors):
         if e is not None:
-            skipped_files.append(f"{rels[i]}: {e.replace(f'cannot read image {paths[i]}: ', '')}")
+            skipped_files.append(f"{rels[i]}: {e}")
     labels = np.asarray(labels_l, dtype=np.int64)[good]
     names = [full[ci] for ci in order]
     present = sorted(set(labels.tolist()))
     if len(present) != len(names):
         missing = [names[k] for k in range(len(names)) if k not in present]
         if cfg.classes is not None:
-            raise DataError(f"class '{missing[0]}' of {origin} has no readable images")
+            raise DataError(_("class '{name}' of {origin} has no readable images").format(name=missing[0], origin=origin))
         for m in missing:
-            warnings.append(f"class folder '{m}' has no readable images; ignored")
+            warnings.append(_("class folder '{name}' has no readable images; ignored").format(name=m))
         remap = {old: new for new, old in enumerate(present)}
         labels = np.asarray([remap[v] for v in labels.tolist()], dtype=np.int64)
         names = [names[k] for k in present]
         if len(names) < 2:
-            raise DataError(f"{origin} needs at least 2 class folders with readable images, found {len(names)}")
+            raise DataError(_("{origin} needs at least 2 class folders with readable images, found {n}").format(
+                origin=origin, n=len(names)))
     if skipped_files:
-        warnings.append(f"skipped {len(skipped_files)} unreadable image(s), e.g. {skipped_files[0]}")
+        warnings.append(_("skipped {n} unreadable image(s), e.g. {example}").format(n=len(skipped_files), example=skipped_files[0]))
         log.warning("skipped %d unreadable images in %s", len(skipped_files), origin)
     identity = [
         [rels[i], *_stat_id(paths[i])] for i in good

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import DataError
+from ..i18n import _
 from .text import one_line
 
 __all__ = ["IMAGE_EXTENSIONS", "hidden", "is_image_name", "normalise_image", "open_image", "load_image"]
@@ -90,7 +91,7 @@ def open_image(src: Any, draft_size: int | None = None) -> Image.Image:
     """
     if isinstance(src, (bytes, bytearray, memoryview)):
         fp: Any = io.BytesIO(bytes(src))
-        name = "image data"
+        name = _("image data")
     else:
         fp = Path(src)
         name = str(src)
@@ -105,7 +106,9 @@ def open_image(src: Any, draft_size: int | None = None) -> Image.Image:
     except DataError:
         raise
     except Exception as exc:  # PIL raises many types (OSError, SyntaxError, ValueError, ...)
-        raise DataError(f"cannot read image {name}: {one_line(exc)}") from None
+        err = DataError(_("cannot read image {name}: {error}").format(name=name, error=one_line(exc)))
+        err.reason = one_line(exc)  # the decoder's reason alone: what a list of skipped files shows
+        raise err from None
 
 
 def load_image(path_or_bytes: str | os.PathLike | bytes) -> Image.Image:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterable, Sequence, Union
 
 from ..errors import DataError
+from ..i18n import _
 from ..paths import data_roots
 from .builtin import BUILTIN
 from .images import hidden
@@ -28,7 +29,7 @@ def roots_list(roots: RootsArg) -> list[Path]:
 
 
 def _roots_text(roots: Sequence[Path]) -> str:
-    return ", ".join(str(r) for r in roots) or "(none)"
+    return ", ".join(str(r) for r in roots) or _("(none)")
 
 
 def inside(path: Path, roots: Iterable[Path]) -> bool:
@@ -46,15 +47,16 @@ def resolve_dataset_path(name: str, roots: RootsArg = None) -> Path:
     real_roots = [r.resolve() for r in rts]
     text = (name or "").strip()
     if not text:
-        raise DataError("no dataset given")
+        raise DataError(_("no dataset given"))
     p = Path(text).expanduser()
-    outside = f"{text} is outside the data folders ({_roots_text(rts)}): move it into one of them or add its parent to TRANSFER_LAB_DATA"
+    outside = _("{name} is outside the data folders ({roots}): move it into one of them or add its parent to TRANSFER_LAB_DATA").format(
+        name=text, roots=_roots_text(rts))
     if p.is_absolute():
         real = p.resolve()
         if not inside(real, real_roots):
             raise DataError(outside)
         if not real.exists():
-            raise DataError(f"{text} does not exist")
+            raise DataError(_("{name} does not exist").format(name=text))
         return real
     for root, real_root in zip(rts, real_roots):
         cand = (root / p).resolve()
@@ -63,8 +65,9 @@ def resolve_dataset_path(name: str, roots: RootsArg = None) -> Path:
         if cand.exists():
             return cand
     raise DataError(
-        f"dataset {text!r} is not built-in ({', '.join(BUILTIN)}), not a torchvision dataset "
-        f"({', '.join(TORCHVISION)}) and not a folder or .zip in the data folders ({_roots_text(rts)})"
+        _("dataset {name!r} is not built-in ({builtin}), not a torchvision dataset ({torchvision}) "
+          "and not a folder or .zip in the data folders ({roots})").format(
+            name=text, builtin=", ".join(BUILTIN), torchvision=", ".join(TORCHVISION), roots=_roots_text(rts))
     )
 
 

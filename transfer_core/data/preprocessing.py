@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from ..errors import DataError
+from ..i18n import _
 from .images import normalise_image, open_image
 from .text import one_line
 
@@ -62,7 +63,7 @@ def resize_uint8(x: torch.Tensor, size: int, mode: str = "square") -> torch.Tens
     same pixels: bilinear with antialias, rounded back to uint8.
     """
     if mode != "square":
-        raise DataError(f"resize mode {mode!r} applies to image files, not stored tensors")
+        raise DataError(_("resize mode {mode!r} applies to image files, not stored tensors").format(mode=mode))
     single = x.dim() == 3
     if single:
         x = x.unsqueeze(0)
@@ -124,9 +125,9 @@ def _check_preprocessing(prep: dict) -> tuple[int, str, str, bool]:
         source_mode = str(prep.get("source_mode", "RGB"))
         invert = bool(prep.get("invert", False))
     except (KeyError, TypeError, ValueError) as exc:
-        raise DataError(f"preprocessing is incomplete or invalid: {one_line(exc)}") from None
+        raise DataError(_("preprocessing is incomplete or invalid: {error}").format(error=one_line(exc))) from None
     if source_mode not in ("L", "RGB"):
-        raise DataError(f"preprocessing has an unknown source_mode {source_mode!r}")
+        raise DataError(_("preprocessing has an unknown source_mode {mode!r}").format(mode=source_mode))
     return size, mode, source_mode, invert
 
 
@@ -141,7 +142,7 @@ def _image_to_uint8(img: Image.Image, prep: dict) -> torch.Tensor:
         return _pil_to_uint8(_crop_resize_pil(img, size), source_mode, False)
     if mode == "square":  # in-memory sources: stored tensors resized in batches
         return resize_uint8(_pil_to_uint8(img, source_mode, invert), size, "square")
-    raise DataError(f"unknown resize mode {mode!r} in preprocessing")
+    raise DataError(_("unknown resize mode {mode!r} in preprocessing").format(mode=mode))
 
 
 def file_to_uint8(src: Any, prep: dict) -> torch.Tensor:

@@ -23,6 +23,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import DataError
+from ..i18n import _
 from .text import human_size, one_line
 
 __all__ = [
@@ -61,7 +62,7 @@ def max_image_bytes() -> int:
     except ValueError:
         value = 0
     if value < 1:
-        raise DataError(f"TRANSFER_LAB_MAX_IMAGE_BYTES must be a positive whole number of bytes, got {raw!r}")
+        raise DataError(_("TRANSFER_LAB_MAX_IMAGE_BYTES must be a positive whole number of bytes, got {value!r}").format(value=raw))
     return value
 
 
@@ -83,12 +84,14 @@ def _member_parts(zip_name: str, member: str) -> list[str]:
     """Safe relative path components of a zip member; DataError for absolute or ``..`` names."""
     n = member.replace("\\", "/")
     if "\x00" in n:
-        raise DataError(f"{zip_name} has a member with a NUL byte in its name; refusing to extract it")
+        raise DataError(_("{zip} has a member with a NUL byte in its name; refusing to extract it").format(zip=zip_name))
     if n.startswith("/") or _DRIVE.match(n):
-        raise DataError(f"{zip_name} has a member with an absolute path ({member}); refusing to extract it")
+        raise DataError(_("{zip} has a member with an absolute path ({member}); refusing to extract it").format(
+            zip=zip_name, member=member))
     parts = [p for p in n.split("/") if p not in ("", ".")]
     if any(p == ".." for p in parts):
-        raise DataError(f"{zip_name} has a member that points outside the folder ({member}); refusing to extract it")
+        raise DataError(_("{zip} has a member that points outside the folder ({member}); refusing to extract it").format(
+            zip=zip_name, member=member))
     return parts
 
 
@@ -97,13 +100,16 @@ def _check_member_size(zname: str, info: zipfile.ZipInfo, max_member: int) -> No
     size, packed = int(info.file_size), int(info.compress_size)
     if size > max_member:
         raise DataError(
-            f"{zname}: {info.filename} would expand to {human_size(size)}, more than the {human_size(max_member)} "
-            "an image may be (TRANSFER_LAB_MAX_IMAGE_BYTES); refusing to extract it (zip bomb?)"
+            _("{zip}: {member} would expand to {size}, more than the {limit} an image may be "
+              "(TRANSFER_LAB_MAX_IMAGE_BYTES); refusing to extract it (zip bomb?)").format(
+                zip=zname, member=info.filename, size=human_size(size), limit=human_size(max_member))
         )
     if size > ZIP_RATIO_FROM_BYTES and size > ZIP_MAX_RATIO * max(packed, 1):
         raise DataError(
-            f"{zname}: {info.filename} expands {size / max(packed, 1):.0f}:1 ({human_size(packed)} to "
-            f"{human_size(size)}), far beyond what images do (at most {ZIP_MAX_RATIO}:1 above {human_size(ZIP_RATIO_FROM_BYTES)}); refusing to extract it (zip bomb?)"
+            _("{zip}: {member} expands {ratio:.0f}:1 ({packed} to {size}), far beyond what images do "
+              "(at most {max_ratio}:1 above {from_size}); refusing to extract it (zip bomb?)").format(
+                zip=zname, member=info.filename, ratio=size / max(packed, 1), packed=human_size(packed),
+                size=human_size(size), max_ratio=ZIP_MAX_RATIO, from_size=human_size(ZIP_RATIO_FROM_BYTES))
         )
 
 
@@ -111,25 +117,29 @@ def _plan(zf: zipfile.ZipFile, zname: str, max_total: int, max_members: int, max
     """Every member checked from the headers alone: what to extract, or DataError."""
     infos = zf.infolist()
     if len(infos) > max_members:
-        raise DataError(f"{zname} has {len(infos)} entries, more than the limit of {max_members}")
+        raise DataError(_("{zip} has {n} entries, more than the limit of {limit}").format(zip=zname, n=len(infos), limit=max_members))
     plan: Plan = []
     declared = 0
     for info in infos:
         parts = _member_parts(zname, info.filename)
         ftype = stat.S_IFMT((info.external_attr >> 16) & 0xFFFF)
         if ftype == stat.S_IFLNK:
-            raise DataError(f"{zname} contains a symbolic link ({info.filename}); refusing to extract it")
+            raise DataError(_("{zip} contains a symbolic link ({member}); refusing to extract it").format(
+                zip=zname, member=info.filename))
         if ftype not in (0, stat.S_IFREG, stat.S_IFDIR):
-            raise DataError(f"{zname} contains a special file ({info.filename}); refusing to extract it")
+            raise DataError(_("{zip} contains a special file ({member}); refusing to extract it").format(
+                zip=zname, member=info.filename))
         if info.flag_bits & 0x1:
-            raise DataError(f"{zname} is encrypted ({info.filename}); unzip it yourself and use the folder")
+            raise DataError(_("{zip} is encrypted ({member}); unzip it yourself and use the folder").format(
+                zip=zname, member=info.filename))
         if not parts or parts[0] == "__MACOSX":
             continue
         declared += max(0, int(info.file_size))
         plan.append((info, parts))
     if declared > max_total:
-        raise DataError(f"{zname} would expand to {human_size(declared)}, more than the limit of {human_size(max_total)} (zip bomb?)")
-    for info, _ in plan:
+        raise DataError(_("{zip} would expand to {size}, more than the limit of {limit} (zip bomb?)").format(
+            zip=zname, size=human_size(declared), limit=human_size(max_total)))
+    for info, _parts in plan:
         if not info.is_dir():
             _check_member_size(zname, info, max_member)
     return plan
@@ -142,7 +152,7 @@ def _extract(zf: zipfile.ZipFile, zname: str, plan: Plan, tmp: Path, max_total: 
     for info, parts in plan:
         target = tmp.joinpath(*parts)
         if not target.parent.resolve().is_relative_to(real_tmp):  # defence in depth
-            raise DataError(f"{zname} has a member that points outside the folder ({info.filename})")
+            raise DataError(_("{zip} has a member that points outside the folder ({member})").format(zip=zname, member=info.filename))
         if info.is_dir():
             target.mkdir(parents=True, exist_ok=True)
             continue
@@ -153,9 +163,11 @@ def _extract(zf: zipfile.ZipFile, zname: str, plan: Plan, tmp: Path, max_total: 
                 member += len(chunk)
                 written += len(chunk)
                 if member > info.file_size:  # zipfile stops at the declared size; never trust that alone
-                    raise DataError(f"{zname}: {info.filename} is bigger than its header says (zip bomb?)")
+                    raise DataError(_("{zip}: {member} is bigger than its header says (zip bomb?)").format(
+                        zip=zname, member=info.filename))
                 if written > max_total:
-                    raise DataError(f"{zname} expands beyond the limit of {human_size(max_total)} (zip bomb?)")
+                    raise DataError(_("{zip} expands beyond the limit of {limit} (zip bomb?)").format(
+                        zip=zname, limit=human_size(max_total)))
                 out.write(chunk)
     return written
 
@@ -164,7 +176,7 @@ def _move_into_place(tmp: Path, dest: Path, zname: str, stamp: dict) -> None:
     (tmp / ZIP_MARKER).write_text(json.dumps(stamp), encoding="utf-8")
     if dest.exists():
         if read_marker(dest) is None:
-            raise DataError(f"{dest} already exists and was not extracted from {zname}")
+            raise DataError(_("{folder} already exists and was not extracted from {zip}").format(folder=dest, zip=zname))
         shutil.rmtree(dest)
     try:
         os.rename(tmp, dest)
@@ -203,27 +215,29 @@ def safe_extract_zip(
     try:
         stamp = zip_stamp(zp)
     except OSError as exc:
-        raise DataError(f"cannot read {zname}: {exc.strerror or one_line(exc)}") from None
+        raise DataError(_("cannot read {zip}: {error}").format(zip=zname, error=exc.strerror or one_line(exc))) from None
     if dest.exists():
         marker = read_marker(dest)
         if marker == stamp:
             return dest
         if marker is None:
-            raise DataError(f"{dest} already exists and was not extracted from {zname}; rename or remove one of them")
+            raise DataError(_("{folder} already exists and was not extracted from {zip}; rename or remove one of them").format(
+                folder=dest, zip=zname))
         log.info("%s changed since it was extracted; extracting again", zname)
     if not zipfile.is_zipfile(zp):
-        raise DataError(f"{zname} is not a zip file")
+        raise DataError(_("{zip} is not a zip file").format(zip=zname))
     try:
         zf = zipfile.ZipFile(zp)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
-        raise DataError(f"{zname} is not a valid zip file: {one_line(exc)}") from None
+        raise DataError(_("{zip} is not a valid zip file: {error}").format(zip=zname, error=one_line(exc))) from None
     with zf:
         plan = _plan(zf, zname, max_total, max_count, max_member)
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.extract-", dir=dest.parent))
         except OSError as exc:
-            raise DataError(f"cannot create a folder beside {dest}: {exc.strerror or one_line(exc)}") from None
+            raise DataError(_("cannot create a folder beside {folder}: {error}").format(
+                folder=dest, error=exc.strerror or one_line(exc))) from None
         try:
             written = _extract(zf, zname, plan, tmp, max_total)
             _move_into_place(tmp, dest, zname, stamp)
@@ -232,6 +246,6 @@ def safe_extract_zip(
             raise
         except Exception as exc:  # bad CRC, truncated data, unsupported compression, disk full, ...
             shutil.rmtree(tmp, ignore_errors=True)
-            raise DataError(f"cannot extract {zname}: {one_line(exc)}") from None
+            raise DataError(_("cannot extract {zip}: {error}").format(zip=zname, error=one_line(exc))) from None
     log.info("extracted %s into %s (%s)", zname, dest, human_size(written))
     return dest

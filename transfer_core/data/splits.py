@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ConfigError
+from ..i18n import _
 
 __all__ = ["select_classes", "split", "unlabeled_rest"]
 
@@ -33,12 +34,13 @@ def select_classes(requested: Sequence[int | str] | None, available: list[str], 
             s = str(item)
             idx = available.index(s) if s in available else -1
         if idx < 0:
-            raise ConfigError("data.classes", f"class '{item}' is not in {dataset} (classes: {listing})")
+            raise ConfigError("data.classes", _("class '{name}' is not in {dataset} (classes: {classes})").format(
+                name=item, dataset=dataset, classes=listing))
         if idx in out:
-            raise ConfigError("data.classes", f"class '{available[idx]}' is listed twice")
+            raise ConfigError("data.classes", _("class '{name}' is listed twice").format(name=available[idx]))
         out.append(idx)
     if len(out) < 2:
-        raise ConfigError("data.classes", "needs at least two classes")
+        raise ConfigError("data.classes", _("needs at least two classes"))
     return out
 
 
@@ -83,9 +85,12 @@ def split(
         va_lab.append(np.full(len(val), k, dtype=np.int64))
     warnings = []
     if short:
-        shown = ", ".join(short[:5]) + (f" and {len(short) - 5} more" if len(short) > 5 else "")
+        shown = ", ".join(short[:5])
+        if len(short) > 5:
+            shown = _("{classes} and {n} more").format(classes=shown, n=len(short) - 5)
         warnings.append(
-            f"train_per_class={train_per_class} is more than the training images of class {shown}; using all of them"
+            _("train_per_class={n} is more than the training images of class {classes}; using all of them").format(
+                n=train_per_class, classes=shown)
         )
     cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)  # noqa: E731
     return cat(tr_idx), cat(tr_lab), cat(va_idx), cat(va_lab), warnings

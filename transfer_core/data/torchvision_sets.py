@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ..i18n import _
 from .builtin import DIGIT_NAMES
 from .pool import Pool
 from .text import one_line
@@ -59,7 +60,7 @@ def torchvision_pool(name: str, roots: list[Path]) -> Pool:
     from torchvision import datasets  # lazy
 
     if not roots:
-        raise DataError("no data folder is configured (TRANSFER_LAB_DATA is empty)")
+        raise DataError(_("no data folder is configured (TRANSFER_LAB_DATA is empty)"))
     folder = roots[0] / "torchvision" / name
     cls_name, kwargs, mode = _TV_SPECS[name]
     cls = getattr(datasets, cls_name)
@@ -71,7 +72,8 @@ def torchvision_pool(name: str, roots: list[Path]) -> Pool:
             log.info("downloading %s into %s", name, folder)
             ds = cls(str(folder), download=True, **kwargs)
         except Exception as exc:
-            raise DataError(f"{name} is not in {folder} and could not be downloaded (no network?): {one_line(exc)}") from None
+            raise DataError(_("{name} is not in {folder} and could not be downloaded (no network?): {error}").format(
+                name=name, folder=folder, error=one_line(exc))) from None
     try:
         data = ds.data
         data = data if isinstance(data, torch.Tensor) else torch.from_numpy(np.asarray(data))
@@ -85,11 +87,13 @@ def torchvision_pool(name: str, roots: list[Path]) -> Pool:
             raw_labels = getattr(ds, "labels")
         labels = np.asarray(raw_labels.numpy() if isinstance(raw_labels, torch.Tensor) else raw_labels, dtype=np.int64)
     except Exception as exc:
-        raise DataError(f"{name} in {folder} has an unexpected layout: {one_line(exc)}") from None
+        raise DataError(_("{name} in {folder} has an unexpected layout: {error}").format(
+            name=name, folder=folder, error=one_line(exc))) from None
     classes = list(getattr(ds, "classes", None) or TV_CLASSES[name])
     if name in ("mnist", "svhn"):
         classes = list(DIGIT_NAMES)  # torchvision says "0 - zero"; keep names consistent with digits
     if len(labels) != len(data) or (len(labels) and (labels.min() < 0 or labels.max() >= len(classes))):
-        raise DataError(f"{name} in {folder} has labels that do not match its {len(classes)} classes")
+        raise DataError(_("{name} in {folder} has labels that do not match its {n} classes").format(
+            name=name, folder=folder, n=len(classes)))
     return Pool(classes, labels, mode, "square", f"torchvision:{name}", images=data, location=str(folder))
 

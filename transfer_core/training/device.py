@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..i18n import _
 
 __all__ = ["select_device", "gpu_count", "auto_workers", "seed_everything", "small_ops_threads"]
 
@@ -28,12 +29,12 @@ def select_device(pref: str = "auto") -> torch.device:
     """``auto`` picks CUDA, then Apple MPS, then the CPU."""
     if pref == "cuda" or (pref == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise ConfigError("train.device", "cuda was asked for but no CUDA GPU is available")
+            raise ConfigError("train.device", _("cuda was asked for but no CUDA GPU is available"))
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
     if pref == "mps" or (pref == "auto" and mps is not None and mps.is_available()):
         if not (mps is not None and mps.is_available()):
-            raise ConfigError("train.device", "mps was asked for but Apple MPS is not available")
+            raise ConfigError("train.device", _("mps was asked for but Apple MPS is not available"))
         return torch.device("mps")
     return torch.device("cpu")
 

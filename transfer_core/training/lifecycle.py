@@ -22,6 +22,7 @@ from torch import nn
 from ..config import RunConfig, validate
 from ..data import DataBundle, build_data
 from ..errors import USER_ERRORS, ConfigError
+from ..i18n import _
 from ..models import build_model
 from ..recipe import resolve
 from ..runs import Run, RunStore
@@ -169,9 +170,10 @@ def resume_training(
         run = store.get(ref)
         st = run.status()
         if st.get("state") in ("running", "queued") and not run.handed_to_me():
-            raise ConfigError("", f"run {run.id} is still {st.get('state')} in process {st.get('pid')}")
+            raise ConfigError("", _("run {run_id} is still {state} in process {pid}").format(
+                run_id=run.id, state=st.get("state"), pid=st.get("pid")))
         if st.get("state") == "completed":
-            raise ConfigError("", f"run {run.id} is already completed")
+            raise ConfigError("", _("run {run_id} is already completed").format(run_id=run.id))
         run.config()  # readable, before claiming it
         run.set_status("running", "resuming")
         return run

@@ -15,6 +15,7 @@ from torch import nn
 
 from ..config import RunConfig
 from ..errors import ConfigError
+from ..i18n import _
 from ..models import param_groups
 from ..recipe import resolve
 
@@ -28,7 +29,7 @@ def build_optimizer(cfg: RunConfig, model: nn.Module, lr: float) -> torch.optim.
     t = cfg.train
     groups = param_groups(model, lr, resolve(cfg).train.lr_decay)  # None: the recipe's rate (as the run will train)
     if not groups:
-        raise ConfigError("backbones", "nothing to train: every parameter is frozen")
+        raise ConfigError("backbones", _("nothing to train: every parameter is frozen"))
     if t.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=t.momentum, weight_decay=t.weight_decay)
     if t.optimizer == "adamw":
