@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from .i18n import N_, _
+
 if TYPE_CHECKING:
     from .runs import RunSummary
 
 __all__ = [
     "run_kind",
+    "KIND_LABELS",
+    "kind_label",
+    "classes_label",
     "flatten_config",
     "config_diff",
     "class_signature",
@@ -32,6 +37,15 @@ def run_kind(cfg: Mapping[str, Any]) -> str:
     if bbs and all(str(b.get("weights", "")).strip() == "none" and b.get("freeze", 0) in (0, "0") for b in bbs):
         return "scratch"
     return "transfer"
+
+
+#: A run kind (:func:`run_kind`) in one word, as tables, legends and sentences show it.
+KIND_LABELS = {"transfer": N_("transfer"), "scratch": N_("scratch"), "fusion": N_("fusion"), "distill": N_("distill")}
+
+
+def kind_label(kind: str) -> str:
+    """:data:`KIND_LABELS` of ``kind`` in the current language (an unknown kind as given)."""
+    return _(KIND_LABELS[kind]) if kind in KIND_LABELS else str(kind)
 
 
 def flatten_config(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -79,6 +93,15 @@ def class_signature(cfg: Mapping[str, Any]) -> tuple[str, Any]:
     if dataset == "shapes" and classes is None:
         classes_key = f"all of {data.get('shapes_classes', 6)}"
     return dataset, classes_key
+
+
+def classes_label(classes_key: Any) -> str:
+    """The class part of a :func:`class_signature` in words: "all classes", "all of 6", "0, 1, 2"."""
+    if classes_key == "all":
+        return _("all classes")
+    if isinstance(classes_key, str) and classes_key.startswith("all of "):
+        return _("all of {n}").format(n=classes_key[len("all of "):])
+    return classes_key if isinstance(classes_key, str) else ", ".join(map(str, classes_key))
 
 
 def not_comparable(configs: Mapping[str, Mapping[str, Any]]) -> tuple[tuple[str, Any] | None, list[str]]:

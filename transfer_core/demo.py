@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from .config import ConfigError, RunConfig, from_dict, validate
+from .i18n import _
 
 __all__ = ["DemoSizes", "DEMO_ENV", "demo_sizes", "source_config", "target_configs", "queue_demo", "ROLES"]
 
@@ -60,7 +61,8 @@ def demo_sizes(spec: str | None = None) -> DemoSizes:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or key not in fields:
-            raise ConfigError(DEMO_ENV, f"{item!r}: use key=value with a key among {', '.join(fields)}")
+            raise ConfigError(DEMO_ENV, _("{item}: use key=value with a key among {keys}").format(
+                item=repr(item), keys=", ".join(fields)))
         value = yaml.safe_load(raw)
         if key.endswith("_classes"):  # "0-4" (a range) or "0 2 4"
             a, dash, b = str(raw).strip().partition("-")

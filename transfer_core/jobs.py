@@ -21,7 +21,9 @@ from typing import Any
 import torch
 
 from .config import RunConfig, validate
+from . import run_messages as msg
 from .errors import USER_ERRORS
+from .i18n import _
 from .runs import Run, RunStore
 from .training import ProgressPublisher, gpu_count, run_training, select_device
 
@@ -44,7 +46,8 @@ def ui_threads() -> int:
 
 
 def resume_plan(status: dict[str, Any]) -> tuple[int, str, str]:
-    """How to resume a run: (processes, backend, a note for its status).
+    """How to resume a run: (processes, backend, a note for its status: English, it is stored;
+    :func:`~transfer_core.run_messages.status_text` translates the whole message when shown).
 
     A run that last trained under torchrun resumes the same way (N ranks, its backend),
     so a multi-GPU run does not come back on one device. Where its GPUs are not all
@@ -58,8 +61,8 @@ def resume_plan(status: dict[str, Any]) -> tuple[int, str, str]:
     if backend == "nccl":
         gpus = gpu_count()
         if gpus < world:
-            return 1, "auto", f" in one process (it ran on {world} GPUs; {gpus} visible now)"
-    return world, backend, f" under torchrun with {world} processes ({backend})"
+            return 1, "auto", msg.RESUME_ONE_PROCESS.format(world=world, gpus=gpus)[len(msg.QUEUED_TO_RESUME):]
+    return world, backend, msg.RESUME_TORCHRUN.format(world=world, backend=backend)[len(msg.QUEUED_TO_RESUME):]
 
 
 @dataclass
@@ -114,7 +117,7 @@ class JobManager:
         """
         validate(cfg)
         if nproc < 1:
-            raise ValueError(f"nproc must be at least 1, got {nproc}")
+            raise ValueError(_("nproc must be at least 1, got {nproc}").format(nproc=nproc))
         device = select_device(cfg.train.device).type
         run = self.store.create(cfg, state="queued")
         self._enqueue(Job(run.id, cfg, device, nproc=int(nproc), backend=backend))
@@ -126,16 +129,17 @@ class JobManager:
         with self._lock:
             job = self._jobs.get(run.id)
             if job is not None and job.state != "done":
-                raise ValueError(f"run {run.id} is already {job.state}")
+                raise ValueError(_("run {run_id} is already {state}").format(run_id=run.id, state=msg.state_label(job.state)))
         st = run.status()
         if st.get("state") in ("running", "queued"):
-            raise ValueError(f"run {run.id} is still {st.get('state')} in another process")
+            raise ValueError(_("run {run_id} is still {state} in another process").format(
+                run_id=run.id, state=msg.state_label(st.get("state"))))
         if st.get("state") == "completed":
-            raise ValueError(f"run {run.id} is already completed")
+            raise ValueError(_("run {run_id} is already completed").format(run_id=run.id))
         cfg = run.config()
         device = select_device(cfg.train.device).type
         nproc, backend, note = resume_plan(st)
-        run.set_status("queued", "queued to resume" + note)
+        run.set_status("queued", msg.QUEUED_TO_RESUME + note)  # stored in English: shown with status_text
         self._enqueue(Job(run.id, cfg, device, resume=True, nproc=nproc, backend=backend))
         return run.id
 
@@ -148,7 +152,7 @@ class JobManager:
             if job.state == "queued":
                 self._queues[job.device].remove(job)
                 job.state = "done"
-                Run(self.store.root / run_id).set_status("stopped", "removed from the queue before it started")
+                Run(self.store.root / run_id).set_status("stopped", msg.REMOVED_FROM_QUEUE)
                 return True
             job.stop_event.set()
             return True
@@ -194,7 +198,7 @@ class JobManager:
             for q in self._queues.values():
                 for job in list(q):
                     job.state = "done"
-                    Run(self.store.root / job.run_id).set_status("stopped", "the server shut down before it started")
+                    Run(self.store.root / job.run_id).set_status("stopped", msg.SERVER_SHUT_DOWN)
                 q.clear()
             for job in self._running.values():
                 job.stop_event.set()
@@ -221,7 +225,7 @@ class JobManager:
     def _enqueue(self, job: Job) -> None:
         with self._lock:
             if self._closed:
-                raise RuntimeError("the job manager is shut down")
+                raise RuntimeError(_("the job manager is shut down"))
             self._jobs[job.run_id] = job
             self._queues.setdefault(job.device, deque()).append(job)
             worker = self._workers.get(job.device)
@@ -262,7 +266,7 @@ class JobManager:
             return
         try:
             run.mark_live(True)  # first, so a reader never sees "running" without a live owner
-            run.set_status("running", "resuming" if job.resume else "")
+            run.set_status("running", msg.RESUMING if job.resume else "")
             run_training(
                 job.cfg, self.store.root, run=run, stop_event=job.stop_event, resume=job.resume,
                 callbacks=[_JobProgress(self._lock, job)],
@@ -285,12 +289,12 @@ class JobManager:
 
         run.mark_live(True)  # ours until rank 0 takes the folder over with its own pid
         try:
-            run.set_status("running", f"{'resuming' if job.resume else 'starting'} torchrun with {job.nproc} processes")
+            run.set_status("running", (msg.RESUMING_TORCHRUN if job.resume else msg.STARTING_TORCHRUN).format(n=job.nproc))
             ln = launch(run.dir, job.nproc, backend=job.backend, resume=job.resume)
         except Exception as exc:  # e.g. no python / torch.distributed to start
             run.mark_live(False)
             job.error = traceback.format_exc()
-            run.set_status("failed", f"could not start torchrun: {type(exc).__name__}: {exc}")
+            run.set_status("failed", msg.TORCHRUN_FAILED.format(error=f"{type(exc).__name__}: {exc}"))
             return
         try:
             ln.wait(stop_event=job.stop_event)

@@ -13,14 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from .i18n import N_, _
+
 __all__ = ["PRESETS", "PRESET_LR", "BodySetting", "PresetChoice", "pretrained_source", "apply_preset"]
 
 PRESETS = ("scratch", "probe", "finetune")
 PRESET_LR = {"scratch": 1e-3, "probe": 1e-3, "finetune": 1e-4}
 _SUMMARY = {
-    "scratch": "From-scratch baseline: random init, every layer trains.",
-    "probe": "Linear probe: the backbone is frozen, only the new head trains.",
-    "finetune": "Full fine-tune: every layer trains, with a lower learning rate (1e-4).",
+    "scratch": N_("From-scratch baseline: random init, every layer trains."),
+    "probe": N_("Linear probe: the backbone is frozen, only the new head trains."),
+    "finetune": N_("Full fine-tune: every layer trains, with a lower learning rate (1e-4)."),
 }
 
 
@@ -34,7 +36,8 @@ class BodySetting:
 
 @dataclass(frozen=True)
 class PresetChoice:
-    """What applying a preset gives: one setting per backbone, the lr, a summary and per-backbone notes."""
+    """What applying a preset gives: one setting per backbone, the lr, a summary and per-backbone notes
+    (both in the language current when the preset was applied)."""
 
     preset: str
     bodies: tuple[BodySetting, ...]
@@ -44,17 +47,18 @@ class PresetChoice:
 
 
 def pretrained_source(name: str, completed: Sequence[Any], imagenet_cached: bool) -> tuple[str, str]:
-    """The best pretrained weights for backbone ``name`` and a note saying which.
+    """The best pretrained weights for backbone ``name`` and a note saying which (in the current language).
 
     ``completed``: completed runs newest first, each with ``.id`` and ``.backbones``.
     """
     if imagenet_cached:
-        return "imagenet", f"{name}: ImageNet weights."
+        return "imagenet", _("{name}: ImageNet weights.").format(name=name)
     for s in completed:
         if name in s.backbones:
-            return f"run:{s.id}", f"{name}: ImageNet weights are not cached, so it starts from run {s.id}."
-    return "none", (f"{name}: no ImageNet weights cached and no completed run to start from, so it is random init "
-                    "(expect a low accuracy; import weights on the Models page).")
+            return f"run:{s.id}", _("{name}: ImageNet weights are not cached, so it starts from run {run_id}.").format(
+                name=name, run_id=s.id)
+    return "none", _("{name}: no ImageNet weights cached and no completed run to start from, so it is random init "
+                     "(expect a low accuracy; import weights on the Models page).").format(name=name)
 
 
 def apply_preset(preset: str, bodies: Sequence[tuple[str, str]], completed: Sequence[Any],
@@ -65,7 +69,8 @@ def apply_preset(preset: str, bodies: Sequence[tuple[str, str]], completed: Sequ
     frozen, keeps a chosen weights source and picks a pretrained one for a random-init body.
     """
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset '{preset}': expected one of {', '.join(PRESETS)}")
+        raise ValueError(_("unknown preset '{preset}': expected one of {choices}").format(
+            preset=preset, choices=", ".join(PRESETS)))
     out: list[BodySetting] = []
     notes: list[str] = []
     for name, weights in bodies:
@@ -78,4 +83,4 @@ def apply_preset(preset: str, bodies: Sequence[tuple[str, str]], completed: Sequ
         source, note = pretrained_source(name, completed, imagenet_cached(name))
         out.append(BodySetting(source, "all" if preset == "probe" else 0))
         notes.append(note)
-    return PresetChoice(preset, tuple(out), PRESET_LR[preset], _SUMMARY[preset], tuple(notes))
+    return PresetChoice(preset, tuple(out), PRESET_LR[preset], _(_SUMMARY[preset]), tuple(notes))

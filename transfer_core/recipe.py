@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .config import RunConfig
+from .i18n import _, ngettext
 
 __all__ = ["HEAD_EPOCHS", "LR_DECAY", "pretrained", "resolve", "describe"]
 
@@ -67,14 +68,27 @@ def resolve(cfg: RunConfig) -> RunConfig:
 
 
 def describe(cfg: RunConfig) -> str | None:
-    """One line saying what the recipe does to ``cfg`` and why; None when it changes nothing."""
+    """One line saying what the recipe does to ``cfg`` and why (current language); None when it changes nothing."""
     r, t = resolve(cfg).train, cfg.train
-    parts = []
-    if t.head_epochs is None and r.head_epochs:
-        parts.append(f"the new head trains alone for {r.head_epochs} epoch{'s' if r.head_epochs != 1 else ''}, "
-                     "then the body unfreezes")
-    if t.lr_decay is None and r.lr_decay != 1.0 and not _probe_only(cfg):
-        parts.append(f"each layer group nearer the input learns at {r.lr_decay:g}x the rate of the next")
-    if not parts:
+    head = bool(t.head_epochs is None and r.head_epochs)
+    decay = bool(t.lr_decay is None and r.lr_decay != 1.0 and not _probe_only(cfg))
+    if head and decay:
+        text = ngettext(
+            "Pretrained weights: the new head trains alone for {n} epoch, then the body unfreezes; each layer group "
+            "nearer the input learns at {decay:g}x the rate of the next, so the random new head does not wreck what "
+            "they learned.",
+            "Pretrained weights: the new head trains alone for {n} epochs, then the body unfreezes; each layer group "
+            "nearer the input learns at {decay:g}x the rate of the next, so the random new head does not wreck what "
+            "they learned.", r.head_epochs)
+    elif head:
+        text = ngettext(
+            "Pretrained weights: the new head trains alone for {n} epoch, then the body unfreezes, so the random new "
+            "head does not wreck what they learned.",
+            "Pretrained weights: the new head trains alone for {n} epochs, then the body unfreezes, so the random new "
+            "head does not wreck what they learned.", r.head_epochs)
+    elif decay:
+        text = _("Pretrained weights: each layer group nearer the input learns at {decay:g}x the rate of the next, "
+                 "so the random new head does not wreck what they learned.")
+    else:
         return None
-    return "Pretrained weights: " + "; ".join(parts) + ", so the random new head does not wreck what they learned."
+    return text.format(n=r.head_epochs, decay=r.lr_decay)

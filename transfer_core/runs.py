@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .config import RunConfig, dump_yaml, from_dict, parse_yaml_text, runs_dir
+from .i18n import _
+from .run_messages import INTERRUPTED_QUEUED, INTERRUPTED_RUNNING, MISSING_STATUS
 from .runs_io import (
     atomic_link_or_write,
     atomic_write_bytes,
@@ -184,20 +186,19 @@ class Run:
 
     # status -----------------------------------------------------------------
     def raw_status(self) -> dict[str, Any]:
-        return read_json(self.status_path) or {"state": "interrupted", "message": "status.json is missing or unreadable"}
+        return read_json(self.status_path) or {"state": "interrupted", "message": MISSING_STATUS}
 
     def status(self) -> dict[str, Any]:
-        """The status, with a dead owner's "running"/"queued" reported as "interrupted"."""
+        """The status, with a dead owner's "running"/"queued" reported as "interrupted".
+
+        Data, like status.json: its message is English; a page shows it with
+        :func:`transfer_core.run_messages.status_text`."""
         st = self.raw_status()
         if st.get("state") in ("running", "queued") and not self._owner_alive(st):
             st = dict(st)
             was = st.get("state")
             st["state"] = "interrupted"
-            st["message"] = (
-                "the process that was running it stopped (crash, kill or server restart); resume it"
-                if was == "running"
-                else "it was queued when the process that owned the queue stopped; resume it to start it"
-            )
+            st["message"] = INTERRUPTED_RUNNING if was == "running" else INTERRUPTED_QUEUED
         return st
 
     def handed_to_me(self) -> bool:
@@ -218,7 +219,7 @@ class Run:
 
     def set_status(self, state: str, message: str = "", **extra: Any) -> None:
         if state not in STATES:
-            raise ValueError(f"unknown run state {state!r}")
+            raise ValueError(_("unknown run state {state}").format(state=repr(state)))
         old = read_json(self.status_path) or {}
         st = {k: v for k, v in old.items() if k not in ("state", "message")}
         st.update(extra)
@@ -337,7 +338,7 @@ class RunStore:
         self.root.mkdir(parents=True, exist_ok=True)
         label = cfg.name or f"{cfg.method}-{'+'.join(b.name for b in cfg.backbones)}"
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        for _ in range(100):
+        for _attempt in range(100):
             rid = f"{stamp}-{_slug(label)}-{uuid.uuid4().hex[:4]}"
             path = self.root / rid
             try:
@@ -346,7 +347,7 @@ class RunStore:
             except FileExistsError:
                 continue
         else:  # pragma: no cover
-            raise RuntimeError("could not allocate a run folder")
+            raise RuntimeError(_("could not allocate a run folder"))
         run = Run(path)
         atomic_write_text(run.config_path, dump_yaml(cfg))
         atomic_write_json(run.status_path, {"state": state, "message": "", "created": time.time()})
@@ -370,13 +371,13 @@ class RunStore:
             if len(matches) == 1:
                 return Run(matches[0])
             if len(matches) > 1:
-                raise ValueError(f"run '{ref_s}' is ambiguous: {len(matches)} runs start with it")
+                raise ValueError(_("run '{ref}' is ambiguous: {n} runs start with it").format(ref=ref_s, n=len(matches)))
             # by name: the newest completed run whose config says ``name: <ref>``
             named = [r for r in self.runs() if r.summary().name == ref_s]
             done = [r for r in named if r.status().get("state") == "completed"]
             if done or named:
                 return (done or named)[0]
-        raise ValueError(f"no run '{ref_s}' in {self.root}")
+        raise ValueError(_("no run '{ref}' in {root}").format(ref=ref_s, root=self.root))
 
     def runs(self) -> list[Run]:
         if not self.root.is_dir():

@@ -18,7 +18,8 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from .compare import flatten_config, run_kind
+from .compare import flatten_config, kind_label, run_kind
+from .i18n import N_, _
 from .sweeps.stats import mean_ci, paired_stats
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "IGNORED_KEYS", "LABELS_EXPERIMENT_TITLE", "LABELS_EXPERIMENT_URL", "SeedIndex", "experiment_link",
     "group_summary", "paired_over_seeds", "paired_text", "seed_index", "seed_key", "sibling_groups",
-    "spread_text", "store_seed_index", "ONE_SEED", "ONE_SEED_SENTENCE", "seed_note",
+    "spread_text", "store_seed_index", "ONE_SEED", "ONE_SEED_SENTENCE", "one_seed_sentence", "seed_note",
 ]
 
 #: Left out when deciding whether two runs are the same experiment.
@@ -39,18 +40,27 @@ _START_KEYS = ("weights", "freeze")
 #: run's config holds them resolved (lr_decay 0.5 from pretrained weights, 1.0 from scratch).
 _RECIPE_KEYS = ("train.lr_decay", "train.head_epochs")
 
-LABELS_EXPERIMENT_TITLE = "How many labels does transfer save?"
+# The English constants (marked, translated where shown: ``_(ONE_SEED)``, :func:`one_seed_sentence`).
+LABELS_EXPERIMENT_TITLE = N_("How many labels does transfer save?")
 LABELS_EXPERIMENT_URL = "/experiments?exp=labels"
-ONE_SEED = "one seed"
-ONE_SEED_SENTENCE = (
-    f"This is {ONE_SEED}: a single run is one draw, and with few training images another seed can move its accuracy "
-    f"by several points. The dashboard's Experiments page settles it: “{LABELS_EXPERIMENT_TITLE}” runs it over "
-    f"5 seeds ({LABELS_EXPERIMENT_URL}).")
+ONE_SEED = N_("one seed")
+_ONE_SEED_SENTENCE = N_(
+    "This is one seed: a single run is one draw, and with few training images another seed can move its accuracy "
+    "by several points. The dashboard's Experiments page settles it: “{title}” runs it over {seeds} seeds ({url}).")
+ONE_SEED_SENTENCE = _ONE_SEED_SENTENCE.format(title=LABELS_EXPERIMENT_TITLE, seeds=5, url=LABELS_EXPERIMENT_URL)
+
+
+def one_seed_sentence(title: str | None = None, url: str = LABELS_EXPERIMENT_URL, seeds: int = 5) -> str:
+    """:data:`ONE_SEED_SENTENCE` in the current language; another experiment with ``title`` (already
+    translated), ``url`` and ``seeds`` (the distillation deck names its own)."""
+    return _(_ONE_SEED_SENTENCE).format(title=_(LABELS_EXPERIMENT_TITLE) if title is None else title,
+                                        seeds=seeds, url=url)
 
 
 def experiment_link(seeds: int = 5) -> str:
     """Markdown link to the built-in experiment that measures the spread."""
-    return f"[{LABELS_EXPERIMENT_TITLE} — run it over {seeds} seeds]({LABELS_EXPERIMENT_URL})"
+    text = _("{title} — run it over {seeds} seeds").format(title=_(LABELS_EXPERIMENT_TITLE), seeds=seeds)
+    return f"[{text}]({LABELS_EXPERIMENT_URL})"
 
 
 def _flat(cfg: Mapping[str, Any], drop_start: bool = False) -> dict[str, Any]:
@@ -125,40 +135,59 @@ def spread_text(summary: Mapping[str, Any]) -> str:
     or "no completed run"."""
     n, mean = int(summary.get("n") or 0), summary.get("mean")
     if not n or mean is None:
-        return "no completed run"
+        return _("no completed run")
     half = _half(summary)
     if n == 1 or half is None:
-        return f"{mean * 100:.1f} % ({ONE_SEED})"
-    return f"{mean * 100:.1f} ± {half * 100:.1f} % ({n} seeds)"
+        return _("{mean:.1f} % (one seed)").format(mean=mean * 100)
+    return _("{mean:.1f} ± {half:.1f} % ({n} seeds)").format(mean=mean * 100, half=half * 100, n=n)
 
 
-def paired_text(p: Mapping[str, Any], a: str = "transfer", b: str = "scratch") -> str:
+def _score(a: str, p: Mapping[str, Any], n: int) -> str:
+    """ "transfer wins 3 of 5, ties 1, loses 1" (ties and losses only when there are some)."""
+    wins, ties, losses = p.get("wins", 0), p.get("ties") or 0, p.get("losses") or 0
+    if ties and losses:
+        text = _("{a} wins {wins} of {n}, ties {ties}, loses {losses}")
+    elif ties:
+        text = _("{a} wins {wins} of {n}, ties {ties}")
+    elif losses:
+        text = _("{a} wins {wins} of {n}, loses {losses}")
+    else:
+        text = _("{a} wins {wins} of {n}")
+    return text.format(a=a, wins=wins, n=n, ties=ties, losses=losses)
+
+
+def paired_text(p: Mapping[str, Any], a: str | None = None, b: str | None = None) -> str:
     """One sentence for a paired difference: "transfer beats scratch by 22.1 ± 8.0 points over
-    5 seeds (transfer wins 5 of 5)"; the interval is the 95 % interval of the differences."""
+    5 seeds (transfer wins 5 of 5)"; the interval is the 95 % interval of the differences.
+    ``a`` and ``b`` name the sides as shown (default: the transfer and scratch kinds, in words)."""
+    a = kind_label("transfer") if a is None else a
+    b = kind_label("scratch") if b is None else b
     n = int(p.get("n") or 0)
     if n == 0 or p.get("mean_diff") is None:
-        return f"{a} and {b} share no seed, so they cannot be paired"
+        return _("{a} and {b} share no seed, so they cannot be paired").format(a=a, b=b)
     d = float(p["mean_diff"]) * 100
-    if round(abs(d), 1) == 0:
-        head = f"{a} and {b} tie on average"
-    else:
-        head = f"{a} {'beats' if d > 0 else 'trails'} {b} by {abs(d):.1f}"
+    tie, ahead = round(abs(d), 1) == 0, d > 0
     if n == 1:
-        return head + (" points" if round(abs(d), 1) else "") + f" on {ONE_SEED} they share"
+        if tie:
+            return _("{a} and {b} tie on average on one seed they share").format(a=a, b=b)
+        text = _("{a} beats {b} by {diff:.1f} points on one seed they share") if ahead \
+            else _("{a} trails {b} by {diff:.1f} points on one seed they share")
+        return text.format(a=a, b=b, diff=abs(d))
     half = _half(p, "mean_diff")
-    if round(abs(d), 1):
-        head += f" ± {half * 100:.1f} points" if half is not None else " points"
-    elif half is not None:
-        head += f" (± {half * 100:.1f} points)"
-    score = f"{a} wins {p.get('wins', 0)} of {n}"
-    if p.get("ties"):
-        score += f", ties {p['ties']}"
-    if p.get("losses"):
-        score += f", loses {p['losses']}"
-    text = f"{head} over {n} seeds ({score})"
+    half = None if half is None else half * 100
+    if tie:
+        text = _("{a} and {b} tie on average over {n} seeds ({score})") if half is None \
+            else _("{a} and {b} tie on average (± {half:.1f} points) over {n} seeds ({score})")
+    elif half is None:
+        text = _("{a} beats {b} by {diff:.1f} points over {n} seeds ({score})") if ahead \
+            else _("{a} trails {b} by {diff:.1f} points over {n} seeds ({score})")
+    else:
+        text = _("{a} beats {b} by {diff:.1f} ± {half:.1f} points over {n} seeds ({score})") if ahead \
+            else _("{a} trails {b} by {diff:.1f} ± {half:.1f} points over {n} seeds ({score})")
+    text = text.format(a=a, b=b, diff=abs(d), half=half, n=n, score=_score(a, p, n))
     lo, hi = p.get("ci_low"), p.get("ci_high")
-    if lo is not None and hi is not None and lo <= 0 <= hi and round(abs(d), 1):
-        text += "; the interval includes no difference, so this is not settled"
+    if lo is not None and hi is not None and lo <= 0 <= hi and not tie:
+        text = _("{sentence}; the interval includes no difference, so this is not settled").format(sentence=text)
     return text
 
 
@@ -238,16 +267,18 @@ def seed_note(store: "RunStore", run_id: str, cfg: Mapping[str, Any]) -> dict[st
     summ = index.summary(run_id, cfg)
     n, spread = summ["n"], spread_text(summ)
     if n < 2 or summ["ci_high"] is None:
-        return {"n": n, "spread": spread, "card": ONE_SEED, "sub": "a single run: the spread is not measured",
-                "twin": "", "sentence": ONE_SEED_SENTENCE}
+        return {"n": n, "spread": spread, "card": _(ONE_SEED), "sub": _("a single run: the spread is not measured"),
+                "twin": "", "sentence": one_seed_sentence()}
     twin = ""
     for other in index.twins(run_id, cfg):
         pair = index.paired(run_id, other, cfg)
         if pair["n"] >= 2:
-            twin = paired_text(pair, run_kind(cfg), run_kind(index.configs[other]))
+            twin = paired_text(pair, kind_label(run_kind(cfg)), kind_label(run_kind(index.configs[other])))
             break
     card = f"{summ['mean'] * 100:.1f} ± {(summ['ci_high'] - summ['mean']) * 100:.1f} %"
-    sentence = f"Over {n} seeds with the same settings it scores {card} (mean ± 95 % interval)."
+    sentence = _("Over {n} seeds with the same settings it scores {card} (mean ± 95 % interval).").format(n=n, card=card)
+    if twin:
+        sentence = _("{sentence} Paired by seed, {twin}.").format(sentence=sentence, twin=twin)
     return {"n": n, "spread": spread, "card": card,
-            "sub": f"val accuracy over {n} seeds, mean ± 95 % interval", "twin": twin,
-            "sentence": sentence + (f" Paired by seed, {twin}." if twin else "")}
+            "sub": _("val accuracy over {n} seeds, mean ± 95 % interval").format(n=n), "twin": twin,
+            "sentence": sentence}

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import ConfigError
+from ..i18n import _
+from ..run_messages import TEACHER_SPLIT, state_label
 
 if TYPE_CHECKING:
     from ..config import RunConfig
@@ -72,20 +74,23 @@ def resolve_teachers(cfg: RunConfig, classes: Sequence[str], runs_root: str | Pa
         except ValueError as exc:
             raise ConfigError(where, f"{ref}: {exc}") from None
         if run.id in seen:
-            raise ConfigError(where, f"{ref} is run {run.id}, already a teacher")
+            raise ConfigError(where, _("{ref} is run {run_id}, already a teacher").format(ref=ref, run_id=run.id))
         seen.add(run.id)
         state = run.status().get("state")
         if state != "completed":
-            raise ConfigError(where, f"{ref}: run {run.id} is {state}; only a completed run can teach")
+            raise ConfigError(where, _("{ref}: run {run_id} is {state}; only a completed run can teach").format(
+                ref=ref, run_id=run.id, state=state_label(state)))
         if not run.checkpoint_path.exists():
-            raise ConfigError(where, f"{ref}: run {run.id} has no checkpoint.pt")
+            raise ConfigError(where, _("{ref}: run {run_id} has no checkpoint.pt").format(ref=ref, run_id=run.id))
         theirs = teacher_classes(run)
         if theirs is None:
-            raise ConfigError(where, f"{ref}: run {run.id} does not record its classes (data_info.json)")
+            raise ConfigError(where, _("{ref}: run {run_id} does not record its classes (data_info.json)").format(
+                ref=ref, run_id=run.id))
         if sorted(theirs) != sorted(classes):
             raise ConfigError(
                 where,
-                f"{ref}: run {run.id} was trained on classes {', '.join(theirs)}; this run has {', '.join(classes)}",
+                _("{ref}: run {run_id} was trained on classes {theirs}; this run has {mine}").format(
+                    ref=ref, run_id=run.id, theirs=", ".join(theirs), mine=", ".join(classes)),
             )
         tcfg = run.config_dict()
         out.append(Teacher(ref=ref, run=run, weight=weight, order=[theirs.index(c) for c in classes],
@@ -94,7 +99,10 @@ def resolve_teachers(cfg: RunConfig, classes: Sequence[str], runs_root: str | Pa
 
 
 def split_warnings(cfg: RunConfig, teachers: Sequence[Teacher]) -> list[str]:
-    """Where a teacher's training split may hold this run's validation images (a flattering score)."""
+    """Where a teacher's training split may hold this run's validation images (a flattering score).
+
+    Stored with the run's warnings, so in English (:data:`~transfer_core.run_messages.TEACHER_SPLIT`):
+    a page shows them through :func:`~transfer_core.run_messages.status_text`."""
     out = []
     mine = cfg.data
     for t in teachers:
@@ -102,10 +110,7 @@ def split_warnings(cfg: RunConfig, teachers: Sequence[Teacher]) -> list[str]:
         same = (d.get("dataset") == mine.dataset and int(t.config.get("seed", -1)) == cfg.seed
                 and float(d.get("val_fraction", 0.2)) == float(mine.val_fraction))
         if not same:
-            out.append(
-                f"teacher {t.name} used another dataset, seed or val_fraction: it may have trained on some of this "
-                "run's validation images, which would flatter the student's validation accuracy"
-            )
+            out.append(TEACHER_SPLIT.format(name=t.name))
     return out
 
 

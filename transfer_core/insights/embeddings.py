@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..data import DataBundle
+from ..i18n import _
 from ..models import FusionModel
 from ..predict import LoadedRun
 from .val_pass import ValPass, ensure_pass, stratified
@@ -62,7 +63,8 @@ def embeddings(
     stays interactive.
     """
     if method not in EMBED_METHODS:
-        raise ValueError(f"unknown embedding method {method!r}: use {' or '.join(EMBED_METHODS)}")
+        raise ValueError(_("unknown embedding method {method}: use {first} or {second}").format(
+            method=repr(method), first=EMBED_METHODS[0], second=EMBED_METHODS[1]))
     vp = ensure_pass(loaded, bundle, vp)
     rows = stratified(vp.labels, max_points, seed)
     feats = [f[rows] for f in vp.feats]

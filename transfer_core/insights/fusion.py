@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..data import DataBundle
+from ..i18n import _
 from ..models import FusionModel
 from ..predict import LoadedRun
 from .val_pass import ValPass, ensure_pass
@@ -53,7 +54,8 @@ def mean_contributions(loaded: LoadedRun, vp: ValPass) -> list[float]:
 def require_fusion(loaded: LoadedRun) -> FusionModel:
     """The run's FusionModel; ValueError naming the run for a single-backbone run."""
     if not isinstance(loaded.model, FusionModel):
-        raise ValueError(f"run {loaded.run.id} is a {loaded.cfg.method} run: this needs a fusion run")
+        raise ValueError(_("run {run_id} is a {method} run: this needs a fusion run").format(
+            run_id=loaded.run.id, method=loaded.cfg.method))
     return loaded.model
 
 

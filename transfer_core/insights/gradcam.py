@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..i18n import _
 from ..models import BackboneBody
 from ..predict import LoadedRun
 
@@ -86,9 +87,9 @@ def cam_target(body: BackboneBody, x: torch.Tensor) -> CamTarget:
             h.remove()
     once = [(m, s) for m, s in order if calls.get(m) == 1]
     if not once:
-        raise ValueError(f"{body.name}: no layer with a spatial output to explain")
+        raise ValueError(_("{backbone}: no layer with a spatial output to explain").format(backbone=body.name))
     grid = [(m, s) for m, s in once if s[-1] >= 2 and s[-2] >= 2]
-    mod, _ = (grid or once)[-1]
+    mod, _shape = (grid or once)[-1]
     return CamTarget(mod, names[mod])
 
 

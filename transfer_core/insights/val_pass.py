@@ -17,6 +17,7 @@ import torch
 
 from ..data import DataBundle, images_to_float
 from ..errors import DataError
+from ..i18n import _
 from ..predict import LoadedRun
 
 __all__ = [
@@ -105,10 +106,8 @@ def val_pass(
     """Body features and logits for the validation images (a stratified subset above ``limit``)."""
     ds = bundle.val
     if list(bundle.classes) != list(loaded.classes):
-        raise DataError(
-            f"the data now has classes {', '.join(map(str, bundle.classes))}, but the run was trained on "
-            f"{', '.join(map(str, loaded.classes))}"
-        )
+        raise DataError(_("the data now has classes {now}, but the run was trained on {then}").format(
+            now=", ".join(map(str, bundle.classes)), then=", ".join(map(str, loaded.classes))))
     all_labels = ds.labels.long().numpy()
     idx = stratified(all_labels, limit, seed) if limit else np.arange(len(all_labels))
     model = loaded.model
