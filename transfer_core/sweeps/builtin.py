@@ -40,9 +40,11 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
+from ..i18n import N_, _
 
 __all__ = ["EXPERIMENT_ENV", "SIZES", "Experiment", "EXPERIMENTS", "Shrink", "shrink", "get_experiment",
-           "spec_mapping", "spec_yaml", "load_builtin", "experiment_of", "COMPRESS_VARIANTS", "teacher_reference"]
+           "spec_mapping", "spec_yaml", "load_builtin", "experiment_of", "COMPRESS_VARIANTS", "teacher_reference",
+           "label_text"]
 
 EXPERIMENT_ENV = "TRANSFER_LAB_EXPERIMENT"
 SIZES = ("default", "quick")
@@ -51,28 +53,38 @@ SIZES = ("default", "quick")
 @dataclass(frozen=True)
 class Experiment:
     id: str
-    title: str  # the question
-    description: str  # one line
+    title_msgid: str  # the question, in English (N_-marked; written into the sweep spec as is)
+    description_msgid: str  # one line, in English
     chart: str  # which figure answers it: labels | freeze | alpha | parts | compress
+
+    @property
+    def title(self) -> str:
+        """The question in the current language."""
+        return _(self.title_msgid)
+
+    @property
+    def description(self) -> str:
+        """The one-line description in the current language."""
+        return _(self.description_msgid)
 
 
 EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (
-    Experiment("labels", "How many labels does transfer save?",
-               "Digits 5–9 with 1 to 50 labels per class: from scratch, transferred from a source trained on "
-               "digits 0–4 (3 groups frozen), and as a linear probe (all frozen).", "labels"),
-    Experiment("freeze", "How deep to freeze?",
-               "The transfer at 10 labels per class with 0 to 5 of resnet18's layer groups frozen: accuracy "
-               "and training time.", "freeze"),
-    Experiment("alpha", "Which α?",
-               "Fusion of two frozen pretrained bodies (resnet18 and shufflenet_v2_x1_0, both trained on "
-               "digits 0–4), α-sum with a fixed α₁ from 0 to 1 against a learned α.", "alpha"),
-    Experiment("parts", "Fusion against its parts",
-               "Each pretrained body alone (linear probe), their concatenation, and the α-sum with learned α, "
-               "at 10 labels per class.", "parts"),
-    Experiment("compress", "Compress the model",
-               "A small mobilenet_v3_small from random weights on digits 5–9 with 10 labels per class: alone, "
-               "distilled from the transfer run (resnet18, 7× the student's parameters) without the unlabeled images and "
-               "with them.", "compress"),
+    Experiment("labels", N_("How many labels does transfer save?"),
+               N_("Digits 5–9 with 1 to 50 labels per class: from scratch, transferred from a source trained on "
+                  "digits 0–4 (3 groups frozen), and as a linear probe (all frozen)."), "labels"),
+    Experiment("freeze", N_("How deep to freeze?"),
+               N_("The transfer at 10 labels per class with 0 to 5 of resnet18's layer groups frozen: accuracy "
+                  "and training time."), "freeze"),
+    Experiment("alpha", N_("Which α?"),
+               N_("Fusion of two frozen pretrained bodies (resnet18 and shufflenet_v2_x1_0, both trained on "
+                  "digits 0–4), α-sum with a fixed α₁ from 0 to 1 against a learned α."), "alpha"),
+    Experiment("parts", N_("Fusion against its parts"),
+               N_("Each pretrained body alone (linear probe), their concatenation, and the α-sum with learned α, "
+                  "at 10 labels per class."), "parts"),
+    Experiment("compress", N_("Compress the model"),
+               N_("A small mobilenet_v3_small from random weights on digits 5–9 with 10 labels per class: alone, "
+                  "distilled from the transfer run (resnet18, 7× the student's parameters) without the unlabeled "
+                  "images and with them."), "compress"),
 )}
 
 
@@ -101,7 +113,8 @@ def shrink(spec: str | None = None) -> Shrink:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or key not in fields:
-            raise ConfigError(EXPERIMENT_ENV, f"{item!r}: use key=value with a key among {', '.join(sorted(fields))}")
+            raise ConfigError(EXPERIMENT_ENV, _("{item}: use key=value with a key among {keys}").format(
+                item=repr(item), keys=", ".join(sorted(fields))))
         if key == "budgets" or (key == "seeds" and len(raw.split()) > 1):
             values[key] = [int(v) for v in raw.replace("[", " ").replace("]", " ").split()]
         else:
@@ -111,7 +124,8 @@ def shrink(spec: str | None = None) -> Shrink:
 
 def get_experiment(exp_id: str) -> Experiment:
     if exp_id not in EXPERIMENTS:
-        raise ConfigError("experiment", f"unknown experiment {exp_id!r} (one of {', '.join(EXPERIMENTS)})")
+        raise ConfigError("experiment", _("unknown experiment {name} (one of {choices})").format(
+            name=repr(exp_id), choices=", ".join(EXPERIMENTS)))
     return EXPERIMENTS[exp_id]
 
 
@@ -133,12 +147,14 @@ SIZE_TABLE: dict[str, dict[str, dict[str, Any]]] = {
     "compress": {"default": {"seeds": 3, "epochs": 10, "labeled_epochs": 40},
                  "quick": {"seeds": 3, "epochs": 5, "labeled_epochs": 20}},
 }
+# Axis labels are data (the sweep spec, trials.csv, comparisons): English, N_-marked, shown with label_text().
 # the compress experiment's variants, in the order of the chart (what the student learns from grows)
-COMPRESS_VARIANTS = ("student alone", "distilled without unlabeled", "distilled with unlabeled")
+COMPRESS_VARIANTS = (N_("student alone"), N_("distilled without unlabeled"), N_("distilled with unlabeled"))
 STUDENT_BACKBONE = "mobilenet_v3_small"
 TEACHER_NAME = "target-mnist-5-9-transfer"  # examples/target_mnist_5-9_transfer.yaml
-LEARNED = "learned"  # the alpha axis's label for learned α
-PARTS = ("resnet18 alone", "shufflenet_v2_x1_0 alone", "concat", "α-sum (learned α)")
+LEARNED = N_("learned")  # the alpha axis's label for learned α
+PARTS = (N_("resnet18 alone"), N_("shufflenet_v2_x1_0 alone"), N_("concat"), N_("α-sum (learned α)"))
+LABELS_VARIANTS = (N_("scratch"), N_("transfer"), N_("probe"))  # the labels experiment's variants
 ALPHA_AXIS, PARTS_AXIS, VARIANT_AXIS = "alpha1", "model", "variant"
 BUDGET_AXIS, FREEZE_AXIS = "data.train_per_class", "backbones.0.freeze"
 
@@ -195,14 +211,16 @@ def spec_mapping(experiment: str, size: str = "default") -> dict[str, Any]:
     """The sweep spec of a built-in experiment at a size, as a mapping for :func:`~.spec.load_sweep`."""
     exp = get_experiment(experiment)
     if size not in SIZES:
-        raise ConfigError("size", f"unknown size {size!r} (one of {', '.join(SIZES)})")
+        raise ConfigError("size", _("unknown size {size} (one of {choices})").format(
+            size=repr(size), choices=", ".join(SIZES)))
     s, z = shrink(), SIZE_TABLE[exp.id][size]
     src = _source(s, "resnet18", "source-mnist-0-4")
     ref = f"run:{src['name']}"
     per = s.per_class or 10
     name = {"labels": "how-many-labels", "freeze": "how-deep-to-freeze", "alpha": "which-alpha",
             "parts": "fusion-vs-parts", "compress": "compress-the-model"}[exp.id] + ("-quick" if size == "quick" else "")
-    out: dict[str, Any] = {"name": name, "description": f"{exp.title} — {exp.description}"}
+    # written to disk: English whatever the reader's language
+    out: dict[str, Any] = {"name": name, "description": f"{exp.title_msgid} — {exp.description_msgid}"}
     if exp.id == "compress":
         teacher = _teacher(s, ref)
         base = _target(s, per, z["epochs"], [{"name": STUDENT_BACKBONE, "weights": "none", "freeze": 0}],
@@ -226,9 +244,9 @@ def spec_mapping(experiment: str, size: str = "default") -> dict[str, Any]:
         out["seeds"] = _seeds(s, z["seeds"])
         if exp.id == "labels":
             out["axes"] = {BUDGET_AXIS: list(s.budgets or z["budgets"]), VARIANT_AXIS: {
-                "scratch": {"backbones.0.weights": "none", "backbones.0.freeze": 0},
-                "transfer": {"backbones.0.weights": ref, "backbones.0.freeze": 3},
-                "probe": {"backbones.0.weights": ref, "backbones.0.freeze": "all"},
+                LABELS_VARIANTS[0]: {"backbones.0.weights": "none", "backbones.0.freeze": 0},
+                LABELS_VARIANTS[1]: {"backbones.0.weights": ref, "backbones.0.freeze": 3},
+                LABELS_VARIANTS[2]: {"backbones.0.weights": ref, "backbones.0.freeze": "all"},
             }}
         else:
             out["axes"] = {FREEZE_AXIS: list(z["freeze"])}
@@ -253,6 +271,15 @@ def spec_mapping(experiment: str, size: str = "default") -> dict[str, Any]:
             PARTS[3]: {"fusion.mode": "sum", "fusion.learn_alpha": True},
         }}
     return out
+
+
+_SHOWN_LABELS = frozenset((*COMPRESS_VARIANTS, *PARTS, *LABELS_VARIANTS, LEARNED))
+
+
+def label_text(label: Any) -> str:
+    """An axis label of a built-in experiment as shown (translated); any other label as it is."""
+    text = str(label)
+    return _(text) if text in _SHOWN_LABELS else text
 
 
 def teacher_reference(spec: Any, runs_root: Any = None) -> dict[str, Any] | None:

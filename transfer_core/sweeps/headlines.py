@@ -12,12 +12,15 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .builtin import ALPHA_AXIS, BUDGET_AXIS, COMPRESS_VARIANTS, FREEZE_AXIS, LEARNED, PARTS_AXIS, VARIANT_AXIS
+from ..i18n import N_, _, ngettext
+from .builtin import (ALPHA_AXIS, BUDGET_AXIS, COMPRESS_VARIANTS, FREEZE_AXIS, LEARNED, PARTS_AXIS, VARIANT_AXIS,
+                      label_text)
 from .stats import as_number as _num
 
 __all__ = ["NOTHING_YET", "headline", "headline_for", "value_text", "point_text"]
 
-NOTHING_YET = "No trial has finished yet: the numbers appear here as trials complete."
+# English msgid: headline() returns it translated (compare with _(NOTHING_YET))
+NOTHING_YET = N_("No trial has finished yet: the numbers appear here as trials complete.")
 
 Row = Mapping[str, Any]
 
@@ -36,9 +39,10 @@ def value_text(row: Row, alone: bool = False) -> str:
     ``(one seed)`` added when ``alone`` (the sentence does not say "one seed" for it)."""
     mean, half = _num(row.get("val_acc_mean")), _half(row)
     if mean is None:
-        return "no result"
+        return _("no result")
     if _n(row) < 2 or half is None:
-        return f"{mean * 100:.0f} %" + (" (one seed)" if alone else "")
+        value = f"{mean * 100:.0f} %"
+        return _("{value} (one seed)").format(value=value) if alone else value
     if half * 100 < 0.95:
         return f"{mean * 100:.1f} ± {half * 100:.1f} %"
     return f"{mean * 100:.0f} ± {half * 100:.0f} %"
@@ -48,16 +52,18 @@ def _seconds(row: Row) -> str:
     t = _num(row.get("train_s_mean"))
     if t is None:
         return "? s"
-    return "under 0.1 s" if t < 0.05 else f"{t:.1f} s" if t < 60 else f"{t / 60:.1f} min"
+    if t < 0.05:
+        return _("under 0.1 s")
+    return f"{t:.1f} s" if t < 60 else _("{minutes:.1f} min").format(minutes=t / 60)
 
 
 def _seeds(rows: Sequence[Row]) -> str:
     ns = sorted({_n(r) for r in rows})
     if ns == [1]:
-        return "one seed"
+        return _("one seed")
     if len(ns) == 1:
-        return f"{ns[0]} seeds"
-    return f"{ns[0]}–{ns[-1]} seeds"
+        return ngettext("{n} seed", "{n} seeds", ns[0]).format(n=ns[0])
+    return _("{low}–{high} seeds").format(low=ns[0], high=ns[-1])
 
 
 def _values(rows: Sequence[Row]) -> list[str]:
@@ -92,18 +98,32 @@ def _pair(paired: Sequence[Row], axis: str, x: Any, y: Any, **at: Any) -> dict[s
 
 
 def _score(who: str, p: dict[str, int] | None, against: str = "") -> str:
+    """ "transfer wins 5 of 5" (against ..., ties ...): ``who`` and ``against`` as shown (translated)."""
     if not p or not p["n"]:
         return ""
-    text = f"{who} wins {p['wins']} of {p['n']}" + (f" against {against}" if against else "")
-    return text + (f", ties {p['ties']}" if p["ties"] else "")
+    values = {"who": who, "wins": p["wins"], "n": p["n"], "against": against, "ties": p["ties"]}
+    if against:
+        text = _("{who} wins {wins} of {n} against {against}, ties {ties}") if p["ties"] else \
+            _("{who} wins {wins} of {n} against {against}")
+    else:
+        text = _("{who} wins {wins} of {n}, ties {ties}") if p["ties"] else _("{who} wins {wins} of {n}")
+    return text.format(**values)
 
 
 def _tail(rows: Sequence[Row], score: str = "") -> str:
-    return f" ({_seeds(rows)}" + (f"; {score}" if score else "") + ")"
+    if score:
+        return _(" ({seeds}; {score})").format(seeds=_seeds(rows), score=score)
+    return _(" ({seeds})").format(seeds=_seeds(rows))
 
 
 def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+    if len(items) == 1:
+        return items[0]
+    return _("{items} and {last}").format(items=_(", ").join(items[:-1]), last=items[-1])
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 # --------------------------------------------------------------------------- the experiments
@@ -119,18 +139,23 @@ def _labels(summary: Sequence[Row], paired: Sequence[Row], axes: Mapping[str, Se
     rows = {v: _find(summary, **{BUDGET_AXIS: b, VARIANT_AXIS: v}) for v in ("transfer", "scratch", "probe")}
     shown = [r for r in rows.values() if r]
     vals = dict(zip([v for v, r in rows.items() if r], _values(shown)))
-    parts = [f"transfer reaches {vals['transfer']}", f"scratch {vals['scratch']}"]
+    count = 1 if _same(b, 1) else 2
     if "probe" in vals:
-        parts.insert(1, f"the linear probe {vals['probe']}")
+        text = ngettext("With {n} label per class, transfer reaches {transfer}, the linear probe {probe} and scratch "
+                        "{scratch}", "With {n} labels per class, transfer reaches {transfer}, the linear probe {probe} "
+                        "and scratch {scratch}", count)
+    else:
+        text = ngettext("With {n} label per class, transfer reaches {transfer} and scratch {scratch}",
+                        "With {n} labels per class, transfer reaches {transfer} and scratch {scratch}", count)
+    text = text.format(n=b, transfer=vals["transfer"], scratch=vals["scratch"], probe=vals.get("probe", ""))
     p = _pair(paired, VARIANT_AXIS, "transfer", "scratch", **{BUDGET_AXIS: b})
-    label = "label" if _same(b, 1) else "labels"
-    return f"With {b} {label} per class, {_join(parts)}" + _tail(shown, _score("transfer", p))
+    return text + _tail(shown, _score(_("transfer"), p))
 
 
 def _freeze_name(label: Any) -> str:
     if _same(label, "all"):
-        return "freezing all (linear probe)"
-    return "training every group" if _same(label, 0) else f"freezing the first {label} groups"
+        return _("freezing all (linear probe)")
+    return _("training every group") if _same(label, 0) else _("freezing the first {n} groups").format(n=label)
 
 
 def _freeze(summary: Sequence[Row], axes: Mapping[str, Sequence[Any]]) -> str | None:
@@ -140,11 +165,12 @@ def _freeze(summary: Sequence[Row], axes: Mapping[str, Sequence[Any]]) -> str | 
         return None
     best = max(rows, key=lambda lr: _num(lr[1].get("val_acc_mean")) or 0.0)
     shown = [best] + [lr for lr in rows if not _same(lr[0], best[0]) and (_same(lr[0], 0) or _same(lr[0], "all"))]
-    vals = _values([r for _, r in shown])
-    name = _freeze_name(best[0])
-    text = f"{name[0].upper()}{name[1:]} is best: {vals[0]} in {_seconds(best[1])} of training per run"
-    text += "".join(f"; {_freeze_name(lab)}: {v} in {_seconds(r)}" for (lab, r), v in zip(shown[1:], vals[1:]))
-    return text + _tail([r for _, r in shown])
+    vals = _values([r for _lab, r in shown])
+    text = _upper_first(_("{name} is best: {value} in {time} of training per run").format(
+        name=_freeze_name(best[0]), value=vals[0], time=_seconds(best[1])))
+    text += "".join(_("; {name}: {value} in {time}").format(name=_freeze_name(lab), value=v, time=_seconds(r))
+                    for (lab, r), v in zip(shown[1:], vals[1:]))
+    return text + _tail([r for _lab, r in shown])
 
 
 def _alpha(summary: Sequence[Row], paired: Sequence[Row], axes: Mapping[str, Sequence[Any]]) -> str | None:
@@ -155,15 +181,16 @@ def _alpha(summary: Sequence[Row], paired: Sequence[Row], axes: Mapping[str, Seq
     if not fixed and not learned:
         return None
     if not fixed:
-        return f"Learned α reaches {value_text(learned)}" + _tail([learned])
+        return _("Learned α reaches {value}").format(value=value_text(learned)) + _tail([learned])
     best_lab, best = max(fixed, key=lambda lr: _num(lr[1].get("val_acc_mean")) or 0.0)
     shown = [best] + ([learned] if learned else [])
     vals = _values(shown)
-    text = f"The best fixed α₁ = {best_lab} reaches {vals[0]}"
     if not learned:
-        return text + _tail(shown)
+        return _("The best fixed α₁ = {label} reaches {value}").format(label=best_lab, value=vals[0]) + _tail(shown)
     p = _pair(paired, ALPHA_AXIS, LEARNED, best_lab)
-    return f"{text}; learned α reaches {vals[1]}" + _tail(shown, _score("learned α", p, f"α₁ = {best_lab}"))
+    text = _("The best fixed α₁ = {label} reaches {value}; learned α reaches {learned}").format(
+        label=best_lab, value=vals[0], learned=vals[1])
+    return text + _tail(shown, _score(_("learned α"), p, f"α₁ = {best_lab}"))
 
 
 def _parts(summary: Sequence[Row], paired: Sequence[Row], axes: Mapping[str, Sequence[Any]]) -> str | None:
@@ -171,16 +198,20 @@ def _parts(summary: Sequence[Row], paired: Sequence[Row], axes: Mapping[str, Seq
     rows = sorted([(lab, r) for lab, r in rows if r], key=lambda lr: -(_num(lr[1].get("val_acc_mean")) or 0.0))
     if not rows:
         return None
-    vals = _values([r for _, r in rows])
-    items = [f"{lab} {v}" for (lab, _), v in zip(rows, vals)]
-    text = f"Best: {rows[0][0]} at {vals[0]}" + (", then " + _join(items[1:]) if items[1:] else "")
+    vals = _values([r for _lab, r in rows])
+    items = [f"{label_text(lab)} {v}" for (lab, _r), v in zip(rows, vals)]
+    if items[1:]:
+        text = _("Best: {label} at {value}, then {others}").format(
+            label=label_text(rows[0][0]), value=vals[0], others=_join(items[1:]))
+    else:
+        text = _("Best: {label} at {value}").format(label=label_text(rows[0][0]), value=vals[0])
     singles = [lr for lr in rows if str(lr[0]).endswith(" alone")]
     fusions = [lr for lr in rows if not str(lr[0]).endswith(" alone")]
     score = ""
     if singles and fusions:
         f, s = fusions[0][0], singles[0][0]
-        score = _score(str(f), _pair(paired, PARTS_AXIS, f, s), str(s))
-    return text + _tail([r for _, r in rows], score)
+        score = _score(label_text(f), _pair(paired, PARTS_AXIS, f, s), label_text(s))
+    return text + _tail([r for _lab, r in rows], score)
 
 
 def _ratio(a: float, b: float) -> str:
@@ -198,21 +229,25 @@ def _compress(summary: Sequence[Row], paired: Sequence[Row], reference: Mapping[
     if not shown:
         return None
     vals = dict(zip([v for v, r in rows.items() if r], _values(shown)))
-    words = {with_: "distilled with the unlabeled images, the student reaches {}",
-             without: "without them {}" if with_ in vals else "distilled without the unlabeled images, it reaches {}",
-             alone: "alone {}" if len(vals) > 1 else "the student alone reaches {}"}
-    parts = [words[v].format(val) for v, val in vals.items()]
-    text = "; ".join(parts)
-    text = text[0].upper() + text[1:]
+    words = {with_: _("distilled with the unlabeled images, the student reaches {value}"),
+             without: _("without them {value}") if with_ in vals
+             else _("distilled without the unlabeled images, it reaches {value}"),
+             alone: _("alone {value}") if len(vals) > 1 else _("the student alone reaches {value}")}
+    parts = [words[v].format(value=val) for v, val in vals.items()]
+    text = _upper_first(_("; ").join(parts))
     p = _pair(paired, VARIANT_AXIS, with_, alone)
-    text += _tail(shown, _score("distilled with unlabeled", p, "alone"))
+    text += _tail(shown, _score(label_text(with_), p, _("alone")))
     acc = _num((reference or {}).get("val_acc"))
     if acc is not None:
-        text += f". Its teacher: {acc * 100:.0f} % (one run)"
         tp, sp = _num(reference.get("params")), _num(reference.get("student_params"))
-        if tp and sp:
-            text += f", with {_ratio(tp, sp)}× the student's parameters" if tp > sp else \
-                f", with 1/{_ratio(sp, tp)} of the student's parameters"
+        if tp and sp and tp > sp:
+            text += _(". Its teacher: {acc:.0f} % (one run), with {ratio}× the student's parameters").format(
+                acc=acc * 100, ratio=_ratio(tp, sp))
+        elif tp and sp:
+            text += _(". Its teacher: {acc:.0f} % (one run), with 1/{ratio} of the student's parameters").format(
+                acc=acc * 100, ratio=_ratio(sp, tp))
+        else:
+            text += _(". Its teacher: {acc:.0f} % (one run)").format(acc=acc * 100)
     return text
 
 
@@ -226,14 +261,16 @@ def _generic(summary: Sequence[Row], paired: Sequence[Row], axes: Mapping[str, S
     if not rows:
         return None
     if len(rows) == 1:
-        return f"{point_text(rows[0], names) or 'The sweep'}: {value_text(rows[0])}" + _tail(rows[:1])
+        return _("{point}: {value}").format(point=point_text(rows[0], names) or _("The sweep"),
+                                            value=value_text(rows[0])) + _tail(rows[:1])
     best, worst = rows[0], rows[-1]
     vals = _values([best, worst])
     score = ""
     if len(names) == 1:
         a = names[0]
-        score = _score("the best", _pair(paired, a, best.get(a), worst.get(a)), "the worst")
-    return (f"Best: {point_text(best, names)} at {vals[0]}; worst: {point_text(worst, names)} at {vals[1]}"
+        score = _score(_("the best"), _pair(paired, a, best.get(a), worst.get(a)), _("the worst"))
+    return (_("Best: {best} at {best_value}; worst: {worst} at {worst_value}").format(
+        best=point_text(best, names), best_value=vals[0], worst=point_text(worst, names), worst_value=vals[1])
             + _tail([best, worst], score))
 
 
@@ -242,7 +279,7 @@ def headline(experiment: str | None, summary: Sequence[Row], paired: Sequence[Ro
     """The sentence for a built-in ``experiment`` (labels | freeze | alpha | parts | compress; None or
     another id: a generic best/worst sentence) from ``summary.csv`` and ``paired.csv`` rows; ``partial``
     (trials still to come) prefixes "So far: ". ``reference``: compress's teacher
-    (:func:`~.builtin.teacher_reference`), said after the student's numbers."""
+    (:func:`~.builtin.teacher_reference`), said after the student's numbers. In the current language."""
     text = None
     if experiment == "labels":
         text = _labels(summary, paired, axes)
@@ -257,8 +294,8 @@ def headline(experiment: str | None, summary: Sequence[Row], paired: Sequence[Ro
     if text is None:
         text = _generic(summary, paired, axes)
     if text is None:
-        return NOTHING_YET
-    return ("So far: " if partial else "") + text + "."
+        return _(NOTHING_YET)
+    return (_("So far: {text}.") if partial else _("{text}.")).format(text=text)
 
 
 def headline_for(res: Any, experiment: str | None = None, reference: Mapping[str, Any] | None = None) -> str:

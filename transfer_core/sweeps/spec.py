@@ -18,6 +18,7 @@ import yaml
 
 from ..config import RunConfig, apply_overrides, from_dict, parse_yaml_text, to_dict, validate
 from ..errors import ConfigError
+from ..i18n import _
 
 __all__ = ["SweepSpec", "load_sweep", "DISTRIBUTIONS", "point_label"]
 
@@ -109,15 +110,15 @@ def _config_source(src: Any, where: str, base_dir: Path | None) -> dict[str, Any
     if isinstance(src, Mapping):
         return dict(src)
     if not isinstance(src, str) or not src.strip():
-        raise ConfigError(where, "give a config file path or an inline config mapping")
+        raise ConfigError(where, _("give a config file path or an inline config mapping"))
     candidates = [Path(src)] if Path(src).is_absolute() else [*([base_dir / src] if base_dir else []), Path(src)]
     for c in candidates:
         if c.is_file():
             data = parse_yaml_text(c.read_text(encoding="utf-8"), str(c))
             if not isinstance(data, dict):
-                raise ConfigError(where, f"{src} does not hold a config mapping")
+                raise ConfigError(where, _("{path} does not hold a config mapping").format(path=src))
             return data
-    raise ConfigError(where, f"no config file {src}")
+    raise ConfigError(where, _("no config file {path}").format(path=src))
 
 
 def _check_config(data: dict[str, Any], where: str) -> dict[str, Any]:
@@ -138,28 +139,28 @@ def _axes(raw: Any) -> dict[str, dict[Any, dict[str, Any]]]:
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
-        raise ConfigError("axes", "expected a mapping of axis -> values")
+        raise ConfigError("axes", _("expected a mapping of axis -> values"))
     out: dict[str, dict[Any, dict[str, Any]]] = {}
     for axis, values in raw.items():
         axis = str(axis)
         if isinstance(values, list):  # a dotted config path and its values
             if not values:
-                raise ConfigError(f"axes.{axis}", "has no values")
+                raise ConfigError(f"axes.{axis}", _("has no values"))
             labels = {_label(v): {axis: v} for v in values}
             if len(labels) != len(values):
-                raise ConfigError(f"axes.{axis}", "lists a value twice")
+                raise ConfigError(f"axes.{axis}", _("lists a value twice"))
             out[axis] = labels
         elif isinstance(values, Mapping):  # a named axis: label -> overrides
             if not values:
-                raise ConfigError(f"axes.{axis}", "has no values")
+                raise ConfigError(f"axes.{axis}", _("has no values"))
             named: dict[Any, dict[str, Any]] = {}
             for label, ov in values.items():
                 if not isinstance(ov, Mapping):
-                    raise ConfigError(f"axes.{axis}.{label}", "expected a mapping of dotted config path -> value")
+                    raise ConfigError(f"axes.{axis}.{label}", _("expected a mapping of dotted config path -> value"))
                 named[str(label)] = {str(k): v for k, v in ov.items()}
             out[axis] = named
         else:
-            raise ConfigError(f"axes.{axis}", "expected a list of values or a mapping of named override sets")
+            raise ConfigError(f"axes.{axis}", _("expected a list of values or a mapping of named override sets"))
     return out
 
 
@@ -167,32 +168,33 @@ def _search(raw: Any) -> tuple[dict[str, dict[str, Any]], int]:
     if raw is None:
         return {}, 0
     if not isinstance(raw, Mapping):
-        raise ConfigError("search", "expected a mapping of dotted config path -> distribution, and n_trials")
+        raise ConfigError("search", _("expected a mapping of dotted config path -> distribution, and n_trials"))
     n = raw.get("n_trials")
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ConfigError("search.n_trials", "give the number of sampled points (an integer >= 1)")
+        raise ConfigError("search.n_trials", _("give the number of sampled points (an integer >= 1)"))
     out: dict[str, dict[str, Any]] = {}
     for key, dist in raw.items():
         if key == "n_trials":
             continue
         where = f"search.{key}"
         if not isinstance(dist, Mapping) or len(dist) != 1 or next(iter(dist)) not in DISTRIBUTIONS:
-            raise ConfigError(where, f"expected one of {', '.join(DISTRIBUTIONS)}, e.g. {{log_uniform: [1.0e-4, 1.0e-2]}}")
+            raise ConfigError(where, _("expected one of {choices}, e.g. {example}").format(
+                choices=", ".join(DISTRIBUTIONS), example="{log_uniform: [1.0e-4, 1.0e-2]}"))
         kind, args = next(iter(dist.items()))
         if kind == "choice":
             if not isinstance(args, list) or not args:
-                raise ConfigError(where, "choice needs a non-empty list")
+                raise ConfigError(where, _("choice needs a non-empty list"))
         else:
             if not (isinstance(args, list) and len(args) == 2 and all(isinstance(a, (int, float)) for a in args)
                     and args[0] < args[1]):
-                raise ConfigError(where, f"{kind} needs [low, high] with low < high")
+                raise ConfigError(where, _("{kind} needs [low, high] with low < high").format(kind=kind))
             if kind == "log_uniform" and args[0] <= 0:
-                raise ConfigError(where, "log_uniform needs low > 0")
+                raise ConfigError(where, _("log_uniform needs low > 0"))
             if kind == "int" and not all(isinstance(a, int) for a in args):
-                raise ConfigError(where, "int needs integer bounds")
+                raise ConfigError(where, _("int needs integer bounds"))
         out[str(key)] = {kind: args}
     if not out:
-        raise ConfigError("search", "names no parameter to sample")
+        raise ConfigError("search", _("names no parameter to sample"))
     return out, n
 
 
@@ -204,7 +206,7 @@ def load_sweep(src: str | Path | Mapping[str, Any], base_dir: Path | None = None
         p = Path(str(src))
         if "\n" not in str(src) and p.suffix in (".yaml", ".yml", ".json"):
             if not p.is_file():
-                raise ConfigError("", f"no sweep file {src}")
+                raise ConfigError("", _("no sweep file {path}").format(path=src))
             base_dir = base_dir or p.parent
             data = parse_yaml_text(p.read_text(encoding="utf-8"), str(p))
         else:
@@ -212,42 +214,42 @@ def load_sweep(src: str | Path | Mapping[str, Any], base_dir: Path | None = None
                 data = yaml.safe_load(str(src))
             except yaml.YAMLError as exc:
                 mark = getattr(exc, "problem_mark", None)
-                where = f" (line {mark.line + 1})" if mark is not None else ""
-                raise ConfigError("", f"the sweep is not valid YAML{where}") from None
+                raise ConfigError("", _("the sweep is not valid YAML (line {line})").format(line=mark.line + 1)
+                                  if mark is not None else _("the sweep is not valid YAML")) from None
     if not isinstance(data, dict):
-        raise ConfigError("", "a sweep is a mapping with name, base, seeds and axes")
+        raise ConfigError("", _("a sweep is a mapping with name, base, seeds and axes"))
     unknown = sorted(set(map(str, data)) - set(KEYS))
     if unknown:
-        raise ConfigError(unknown[0], f"unknown key (expected {', '.join(KEYS)})")
+        raise ConfigError(unknown[0], _("unknown key (expected {keys})").format(keys=", ".join(KEYS)))
     name = str(data.get("name") or "").strip()
     if not name:
-        raise ConfigError("name", "give the sweep a name")
+        raise ConfigError("name", _("give the sweep a name"))
     if "base" not in data:
-        raise ConfigError("base", "give the base config (a path or a mapping)")
+        raise ConfigError("base", _("give the base config (a path or a mapping)"))
     base = _check_config(_config_source(data["base"], "base", base_dir), "base")
     before_raw = data.get("before") or []
     if not isinstance(before_raw, list):
-        raise ConfigError("before", "expected a list of configs (paths or mappings)")
+        raise ConfigError("before", _("expected a list of configs (paths or mappings)"))
     before = [_check_config(_config_source(b, f"before.{i}", base_dir), f"before.{i}") for i, b in enumerate(before_raw)]
     seeds = data.get("seeds", [0])
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         seeds = [seeds]
     if (not isinstance(seeds, list) or not seeds or len(set(map(str, seeds))) != len(seeds)
             or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
-        raise ConfigError("seeds", "expected a list of distinct non-negative integers")
+        raise ConfigError("seeds", _("expected a list of distinct non-negative integers"))
     search, n_search = _search(data.get("search"))
     spec = SweepSpec(name=name, base=base, seeds=seeds, axes=_axes(data.get("axes")), before=before,
                      search=search, n_search=n_search, description=str(data.get("description") or ""))
     if not spec.axes and not spec.search:
-        raise ConfigError("axes", "give at least one axis (or a search)")
+        raise ConfigError("axes", _("give at least one axis (or a search)"))
     if "seed" in spec.axes or "seed" in spec.search:
-        raise ConfigError("axes.seed", "seeds are given by the seeds list, not as an axis")
+        raise ConfigError("axes.seed", _("seeds are given by the seeds list, not as an axis"))
     for point in spec.points():  # every trial's config is checked before anything runs
         try:
             spec.trial_config(point, seeds[0], _search_low(spec.search))
         except ConfigError as exc:
-            where = "axes: " + point_label(point)
-            raise ConfigError(exc.field, f"{exc.message} (at {where})") from None
+            raise ConfigError(exc.field, _("{message} (at axes: {point})").format(
+                message=exc.message, point=point_label(point))) from None
     return spec
 
 
