@@ -356,6 +356,7 @@ def _cli(capsys, *args) -> tuple[int, list[str], list[str]]:
     (("{real}", "--format", "pdf"), "unknown format 'pdf'"),
     (("{real}", "--format", "html", "--out", "/nonexistent/deck.html"), "the folder /nonexistent does not exist"),
     (("{real}", "--format", "html", "--out", "{root}"), "it is a folder"),
+    (("{real}", "--format", "pptx", "--lang", "xx"), "unknown language 'xx': use --lang en or --lang zh"),
 ])
 def test_cli_bad_input_is_one_error_line(store, capsys, args, needle):
     args = [a.format(real=f"run:{store['real']}", root=store["root"]) for a in args]
@@ -368,3 +369,46 @@ def test_cli_writes_the_html_deck_and_prints_its_path(store, capsys, tmp_path):
                       "--out", tmp_path / "talk.html", "--runs-dir", store["root"])
     assert rc == 0 and out[-1] == str(tmp_path / "talk.html")
     assert (tmp_path / "talk.html").read_text(encoding="utf-8").count("<section class='slide") == 7
+
+
+# --------------------------------------------------------------------------- in Chinese
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def test_cli_writes_a_chinese_pptx_deck_with_east_asian_fonts(store, capsys, tmp_path, monkeypatch):
+    """``--lang zh``: Chinese titles, every run (notes too) names its East-Asian font, the charts handed to the
+    renderer were built in Chinese with CJK fonts (the renderer is faked: no browser needed)."""
+    from pptx import Presentation
+    from pptx.oxml.ns import qn
+
+    import transfer_core.present.pptx as pptx_mod
+    from transfer_core.i18n import use_language
+
+    drawn = []
+    monkeypatch.setattr(pptx_mod, "render_pngs", lambda figs, sizes: drawn.extend(figs) or [_tiny_png()] * len(figs))
+    subject, path = f"run:{store['transfer'][1]}", tmp_path / "talk.pptx"
+    rc, out, err = _cli(capsys, "present", subject, "--format", "pptx", "--lang", "zh", "--out", path,
+                        "--runs-dir", store["root"])
+    assert rc == 0 and out[-1] == str(path), err
+    with use_language("zh"):
+        story = _story(store, subject, images=False)
+    prs = Presentation(str(path))
+    for slide, s in zip(prs.slides, story.slides, strict=True):
+        assert s.title in _texts(slide) and CJK.search(s.title), s.title
+        frames = [sh.text_frame for sh in slide.shapes if sh.has_text_frame] + [slide.notes_slide.notes_text_frame]
+        for r in (r for tf in frames for p in tf.paragraphs for r in p.runs):
+            assert r._r.find(qn("a:rPr")).find(qn("a:ea")).get("typeface") == "Microsoft YaHei", r.text
+    assert drawn and all("Noto Sans CJK SC" in f.layout.font.family for f in drawn)
+    assert any(CJK.search(json.dumps(f.to_plotly_json(), default=str, ensure_ascii=False)) for f in drawn)
+
+
+def test_html_deck_in_chinese_says_so_and_has_chinese_titles(store):
+    from transfer_core.i18n import use_language
+    from transfer_core.present.html_deck import html_deck
+
+    with use_language("zh"):
+        html = html_deck(_story(store, f"run:{store['scratch'][0]}", images=False))
+    titles = re.findall(r"<h1>(.*?)</h1>", html)
+    assert "<html lang='zh-CN'>" in html and '"Noto Sans CJK SC"' in html
+    assert len(titles) == 7 and all(CJK.search(t) for t in titles), titles

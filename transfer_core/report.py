@@ -24,8 +24,10 @@ import plotly.graph_objects as go
 
 from .compare import run_kind
 from .config import dump_yaml
-from .present.figures import alpha_figure, confusion_figure, curves_figure
-from .present.sentences import KIND_TEXT, backbone_text, duration_text, verdict
+from .i18n import _, ngettext
+from .present.figures import alpha_figure, cjk_font, confusion_figure, curves_figure
+from .present.html_deck import html_lang
+from .present.sentences import backbone_text, duration_text, kind_text, kind_word, list_words, verdict
 from .runs import Run, RunStore, atomic_write_text
 from .seeds import seed_note
 
@@ -39,7 +41,8 @@ DECK_NAME = "deck.html"
 
 _CSS = """
 *{box-sizing:border-box}
-body{font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;
+body{font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,Helvetica,Arial,"Noto Sans CJK SC","PingFang SC",
+ "Microsoft YaHei",sans-serif;margin:0;
  background:#f8fafc;color:#0f172a;line-height:1.45}
 main{max-width:1080px;margin:0 auto;padding:28px 28px 40px}
 header{background:linear-gradient(120deg,#1e3a8a,#2563eb);color:white;padding:30px 0 64px}
@@ -101,6 +104,7 @@ class _Figures:
         # A fixed pixel height: "100%" (plotly's default) collapses inside a flowing page
         # and the figure then spills over the next section.
         height = int(fig.layout.height or 360)
+        cjk_font(fig)
         out = fig.to_html(full_html=False, include_plotlyjs=self.count == 0, div_id=div_id,
                           config={"displayModeBar": False, "responsive": True}, default_width="100%",
                           default_height=f"{height}px")
@@ -135,14 +139,14 @@ def _samples(run: Run, runs_root: str | Path | None, per_class: int, max_total: 
         loaded = load_run_model(run, runs_root)
         bundle = build_data(loaded.cfg.data, loaded.cfg.seed)
     except Exception as exc:  # the data may be gone, the checkpoint missing: the report still renders
-        return [], f"sample predictions are not available: {str(exc).splitlines()[0][:200]}"
+        return [], _("sample predictions are not available: {why}").format(why=str(exc).splitlines()[0][:200])
     labels = bundle.val.labels.long().numpy()
     picks: list[int] = []
     for c in range(len(bundle.classes)):
         picks.extend(np.flatnonzero(labels == c)[:per_class].tolist())
     picks = sorted(picks)[:max_total] if len(picks) > max_total else picks
     if not picks:
-        return [], "the validation split is empty"
+        return [], _("the validation split is empty")
     with torch.no_grad():
         probs = torch.softmax(loaded.model(val_batch(bundle.val, picks)), dim=1)
     out = []
@@ -167,31 +171,37 @@ def _card(label: str, value: str, sub: str = "") -> str:
 
 def _per_class_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
-        return '<p class="note">No per-class results were recorded.</p>'
+        return '<p class="note">' + _esc(_("No per-class results were recorded.")) + "</p>"
     weakest = min(rows, key=lambda r: r.get("f1", 0.0)).get("class")
+    tag = "<span class=tag>" + _esc(_("weakest")) + "</span>"
     body = []
     for r in rows:
         weak = r.get("class") == weakest and len(rows) > 1
         rec = float(r.get("recall", 0.0))
         body.append(
             f'<tr class="{"weak" if weak else ""}"><td>{_esc(r.get("class"))}'
-            f'{"<span class=tag>weakest</span>" if weak else ""}</td>'
+            f'{tag if weak else ""}</td>'
             f'<td class="rec"><span class="track"><span class="bar" style="width:{int(rec * 60)}px"></span></span>{rec:.0%}</td>'
             f'<td class="num">{float(r.get("precision", 0.0)):.0%}</td>'
             f'<td class="num">{float(r.get("f1", 0.0)):.2f}</td><td class="num">{int(r.get("support", 0))}</td></tr>'
         )
-    return ("<table><thead><tr><th>class</th><th>recall (found)</th><th>precision (right when it says so)</th>"
-            "<th>F1</th><th>images</th></tr></thead><tbody>" + "".join(body) + "</tbody></table>")
+    heads = (_("class"), _("recall (found)"), _("precision (right when it says so)"), "F1", _("images"))
+    return ("<table><thead><tr>" + "".join(f"<th>{_esc(h)}</th>" for h in heads) + "</tr></thead><tbody>"
+            + "".join(body) + "</tbody></table>")
 
 
 def _deck_link(run: Run) -> str:
     """A link to the run's slide deck (``deck.html`` next to the report), or how to make one."""
-    how = (f"build it on the dashboard's Present page or with <code>python -m transfer_core present "
-           f"run:{_esc(run.id)} --format html</code> (or <code>--format pptx</code> for PowerPoint)")
+    how = _esc(_("build it on the dashboard's Present page or with {command} (or {pptx} for PowerPoint)")).format(
+        command=f"<code>python -m transfer_core present run:{_esc(run.id)} --format html</code>",
+        pptx="<code>--format pptx</code>")
     if (run.dir / DECK_NAME).is_file():
-        return (f"<p class='note' id='deck'>Presenting this run? <a href='{DECK_NAME}'>Open its slide deck</a> "
-                f"(the same numbers and figures, one slide at a time; ← → to step). To refresh it, {how}.</p>")
-    return f"<p class='note' id='deck'>Presenting this run? A slide deck tells the same story one slide at a time: {how}.</p>"
+        return "<p class='note' id='deck'>" + _esc(_(
+            "Presenting this run? {link_start}Open its slide deck{link_end} (the same numbers and figures, one slide at "
+            "a time; ← → to step). To refresh it, {how}.")).format(
+            link_start=f"<a href='{DECK_NAME}'>", link_end="</a>", how=how) + "</p>"
+    return "<p class='note' id='deck'>" + _esc(_(
+        "Presenting this run? A slide deck tells the same story one slide at a time: {how}.")).format(how=how) + "</p>"
 
 
 def html_report(run: Run | str | Path, runs_root: str | Path | None = None, samples_per_class: int = 2,
@@ -210,95 +220,119 @@ def html_report(run: Run | str | Path, runs_root: str | Path | None = None, samp
     train = cfg.get("train") or {}
     names = [str(b.get("name", "?")) for b in cfg.get("backbones") or []]
     n_classes = len(conf["labels"]) if conf else len(data.get("classes") or []) or None
-    title = cfg.get("name") or f"{kind.capitalize()} · {' + '.join(names)}"
+    title = cfg.get("name") or f"{kind_word(kind).capitalize()} · {' + '.join(names)}"
     figs = _Figures()
     now = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    page_title = _esc(_("Transfer Lab report · {title}").format(title=title))
+    when = _esc(_("report of {when}").format(when=now))
+    what = _("{models} on {dataset}").format(models=_esc(" + ".join(names)),
+                                            dataset=f"<b>{_esc(data.get('dataset', '?'))}</b>")
+    if n_classes:
+        what += " · " + _esc(ngettext("{n} class", "{n} classes", n_classes).format(n=n_classes))
 
     out: list[str] = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<!DOCTYPE html><html lang='{html_lang()}'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<title>Transfer Lab report · {_esc(title)}</title><style>{_CSS}</style></head><body>",
+        f"<title>{page_title}</title><style>{_CSS}</style></head><body>",
         "<header><div class='inner'>",
         f"<h1>{_esc(title)}</h1>",
-        f"<p><span class='badge'>{_esc(kind)}</span><span class='badge'>{_esc(summary.state)}</span>"
-        f"{_esc(' + '.join(names))} on <b>{_esc(data.get('dataset', '?'))}</b>"
-        f"{f' · {n_classes} classes' if n_classes else ''} · report of {now}</p>",
+        f"<p><span class='badge'>{_esc(kind_word(kind))}</span><span class='badge'>{_esc(summary.state)}</span>"
+        f"{what} · {when}</p>",
         "</div></header><main>",
         "<div class='cards'>",
-        _card("Validation accuracy", _pct(summary.val_acc), "on images the model never trained on"),
-        _card("Best epoch accuracy", _pct(summary.best_val_acc), "best validation accuracy of any epoch"),
-        _card("Epochs", f"{summary.epochs_done} / {summary.epochs}", "passes over the training images"),
-        _card("Training time", duration_text(status) or "—", str(status.get("device", "")) or ""),
+        _card(_("Validation accuracy"), _pct(summary.val_acc), _("on images the model never trained on")),
+        _card(_("Best epoch accuracy"), _pct(summary.best_val_acc), _("best validation accuracy of any epoch")),
+        _card(_("Epochs"), f"{summary.epochs_done} / {summary.epochs}", _("passes over the training images")),
+        _card(_("Training time"), duration_text(status) or "—", str(status.get("device", "")) or ""),
     ]
     try:  # siblings over seeds: completed runs of the run's store (its folder's parent) with the same settings
         note = seed_note(RunStore(run.dir.parent), run.id, cfg) if summary.state == "completed" else None
     except Exception as exc:  # noqa: BLE001 - the report renders without it
         log.warning("report: no seed comparison for %s: %s", run.id, exc)
         note = None
-    out.append((_card("Over seeds", note["card"], note["sub"]) if note else "") + "</div>")
+    out.append((_card(_("Over seeds"), note["card"], note["sub"]) if note else "") + "</div>")
     short = verdict(summary.val_acc, n_classes, per_class, conf, em=lambda t: f"<b>{t}</b>", esc=_esc)
     if short:
         out.append(f"<p class='verdict'>{short}{' ' + _esc(note['sentence']) if note else ''}</p>")
     out.append(_deck_link(run))
 
-    out.append("<section id='summary'><h2>How this model was trained</h2>")
-    out.append(f"<p class='lead'>{_esc(KIND_TEXT.get(kind, kind))}.</p><table><tbody>")
+    out.append(_section("summary", _("How this model was trained"), _("{kind}.").format(kind=kind_text(kind)))
+               + "<table><tbody>")
+    classes = list_words([str(c) for c in data["classes"]]) if data.get("classes") else _("all")
+    about = {"dataset": data.get("dataset", "?"), "classes": classes, "size": data.get("image_size", "?"),
+             "n": data.get("train_per_class")}
     rows = [
-        ("Data", f"{data.get('dataset', '?')}, classes: {', '.join(map(str, data['classes'])) if data.get('classes') else 'all'}"
-                 f", {data.get('image_size', '?')} px images"
-                 + (f", {data['train_per_class']} training images per class" if data.get("train_per_class") else "")),
-        ("Backbone" + ("s" if len(names) > 1 else ""), backbone_text(cfg)),
+        (_("Data"), _("{dataset}, classes: {classes}, {size} px images, {n} training images per class").format(**about)
+         if data.get("train_per_class") else _("{dataset}, classes: {classes}, {size} px images").format(**about)),
+        (_("Backbones") if len(names) > 1 else _("Backbone"), backbone_text(cfg)),
     ]
     if kind == "fusion":
         f = cfg.get("fusion") or {}
-        rows.append(("Fusion", f"{f.get('mode', '?')} of {len(names)} projected features, shared size {f.get('shared_dim', '?')}"
-                               + (", weights α learned" if f.get("learn_alpha") else "")))
-    rows.append(("Training", f"{train.get('epochs', '?')} epochs, {train.get('optimizer', '?')} optimizer, learning rate "
-                             f"{train.get('lr', '?')}, batch size {train.get('batch_size', '?')}"))
-    rows.append(("Outcome", status.get("message") or summary.state))
+        fusion = {"mode": f.get("mode", "?"), "n": len(names), "dim": f.get("shared_dim", "?")}
+        rows.append((_("Fusion"), _("{mode} of {n} projected features, shared size {dim}, weights α learned").format(
+            **fusion) if f.get("learn_alpha") else _("{mode} of {n} projected features, shared size {dim}").format(
+            **fusion)))
+    rows.append((_("Training"), _("{epochs} epochs, {optimizer} optimizer, learning rate {lr}, batch size {batch}").format(
+        epochs=train.get("epochs", "?"), optimizer=train.get("optimizer", "?"), lr=train.get("lr", "?"),
+        batch=train.get("batch_size", "?"))))
+    rows.append((_("Outcome"), status.get("message") or summary.state))
     out.extend(f"<tr><th style='width:160px'>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows)
     out.append("</tbody></table></section>")
 
-    out.append("<section id='curves'><h2>Learning curves</h2><p class='lead'>If the validation line follows the "
-               "training line, the model learned patterns that carry over to new images; a widening gap means it "
-               "memorised the training set.</p>")
-    out.append(figs.html(curves_figure(metrics), "fig-curves") if metrics else "<p class='note'>No epoch finished.</p>")
+    out.append(_section("curves", _("Learning curves"), _(
+        "If the validation line follows the training line, the model learned patterns that carry over to new images; "
+        "a widening gap means it memorised the training set.")))
+    out.append(figs.html(curves_figure(metrics), "fig-curves") if metrics else _note(_("No epoch finished.")))
     out.append("</section>")
 
     alpha_fig = alpha_figure(metrics, names) if kind == "fusion" else None
     if alpha_fig is not None:
-        out.append("<section id='alpha'><h2>How much each backbone counts</h2><p class='lead'>The fusion weights α "
-                   "the model learned: a larger weight means that backbone's features count more.</p>")
+        out.append(_section("alpha", _("How much each backbone counts"), _(
+            "The fusion weights α the model learned: a larger weight means that backbone's features count more.")))
         out.append(figs.html(alpha_fig, "fig-alpha") + "</section>")
 
-    out.append("<section id='confusion'><h2>Where it goes wrong</h2><p class='lead'>Rows are the true classes, "
-               "columns what the model answered; the diagonal is right. Numbers are validation images.</p>"
-               "<div class='two'><div>")
-    out.append(figs.html(confusion_figure(conf), "fig-confusion") if conf else "<p class='note'>No confusion matrix recorded.</p>")
-    out.append("</div><div id='per-class'><h3 style='margin:4px 0 8px;font-size:16px'>Per class</h3>")
+    out.append(_section("confusion", _("Where it goes wrong"), _(
+        "Rows are the true classes, columns what the model answered; the diagonal is right. Numbers are validation "
+        "images.")) + "<div class='two'><div>")
+    out.append(figs.html(confusion_figure(conf), "fig-confusion") if conf else _note(_("No confusion matrix recorded.")))
+    out.append("</div><div id='per-class'><h3 style='margin:4px 0 8px;font-size:16px'>" + _esc(_("Per class")) + "</h3>")
     out.append(_per_class_table(per_class) + "</div></div></section>")
 
     samples, why = _samples(run, runs_root, samples_per_class, max_samples)
-    out.append("<section id='samples'><h2>Sample predictions</h2><p class='lead'>Validation images with the model's "
-               "answer (green: right, red: wrong) and its confidence.</p>")
+    out.append(_section("samples", _("Sample predictions"), _(
+        "Validation images with the model's answer (green: right, red: wrong) and its confidence.")))
     if samples:
         out.append("<div class='grid'>")
         for s in samples:
             ok = s["pred"] == s["true"]
-            out.append(f"<figure class='{'ok' if ok else 'bad'}'><img alt='validation image of {_esc(s['true'])}' "
+            alt = _esc(_("validation image of {name}").format(name=s["true"]))
+            true = _esc(_("true: {name}").format(name=s["true"]))
+            out.append(f"<figure class='{'ok' if ok else 'bad'}'><img alt='{alt}' "
                        f"src='data:image/png;base64,{s['png']}'><figcaption><div class='pred'>{'✓' if ok else '✗'} "
                        f"{_esc(s['pred'])} "
-                       f"· {s['prob']:.0%}</div><div class='true'>true: {_esc(s['true'])}</div></figcaption></figure>")
+                       f"· {s['prob']:.0%}</div><div class='true'>{true}</div></figcaption></figure>")
         out.append("</div>")
     else:
-        out.append(f"<p class='note'>{_esc(why)}</p>")
+        out.append(_note(why))
     out.append("</section>")
 
-    out.append("<section id='config'><h2>Full configuration</h2><p class='lead'>Everything needed to reproduce this "
-               f"run: <code>python -m transfer_core train config.yaml</code>.</p><details><summary>Show the YAML "
-               f"configuration</summary><pre>{_esc(dump_yaml(cfg))}</pre></details></section>")
-    out.append(f"<footer>Transfer Lab · run {_esc(run.id)}</footer></main></body></html>")
+    lead = _esc(_("Everything needed to reproduce this run: {command}.")).format(
+        command="<code>python -m transfer_core train config.yaml</code>")
+    heading, show = _esc(_("Full configuration")), _esc(_("Show the YAML configuration"))
+    out.append(f"<section id='config'><h2>{heading}</h2><p class='lead'>{lead}</p><details>"
+               f"<summary>{show}</summary><pre>{_esc(dump_yaml(cfg))}</pre></details></section>")
+    footer = _esc(_("Transfer Lab · run {run}").format(run=run.id))
+    out.append(f"<footer>{footer}</footer></main></body></html>")
     return "\n".join(out)
+
+
+def _section(sid: str, title: str, lead: str) -> str:
+    """A section's opening: its title and lead sentence (escaped)."""
+    return f"<section id='{sid}'><h2>{_esc(title)}</h2><p class='lead'>{_esc(lead)}</p>"
+
+
+def _note(text: str) -> str:
+    return f"<p class='note'>{_esc(text)}</p>"
 
 
 def write_report(run: Run | str | Path, runs_root: str | Path | None = None) -> Path:

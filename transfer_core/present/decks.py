@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..i18n import _
 from .story import Story
 
 __all__ = ["FORMATS", "MIME", "deck_bytes", "write_deck", "deck_path", "check_format", "check_writable"]
@@ -23,8 +24,8 @@ def check_format(fmt: str | None) -> str:
     """The format, lower-cased; ValueError (one line) for anything but pptx or html."""
     f = (fmt or "").strip().lower().lstrip(".")
     if f not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}: use --format pptx or --format html" if fmt else
-                         "choose a format: --format pptx or --format html")
+        raise ValueError(_("unknown format {fmt}: use --format pptx or --format html").format(fmt=repr(fmt)) if fmt
+                         else _("choose a format: --format pptx or --format html"))
     return f
 
 
@@ -37,12 +38,12 @@ def check_writable(path: str | os.PathLike) -> Path:
     """``path`` if a file can be written there (its folder exists and is writable); else ValueError (one line)."""
     p = Path(path)
     if p.is_dir():
-        raise ValueError(f"cannot write {p}: it is a folder (give a file name)")
+        raise ValueError(_("cannot write {path}: it is a folder (give a file name)").format(path=p))
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
-        raise ValueError(f"cannot write {p}: the folder {parent} does not exist")
+        raise ValueError(_("cannot write {path}: the folder {folder} does not exist").format(path=p, folder=parent))
     if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise ValueError(f"cannot write {p}: permission denied")
+        raise ValueError(_("cannot write {path}: permission denied").format(path=p))
     return p
 
 
@@ -71,5 +72,5 @@ def write_deck(story: Story, fmt: str, out: str | os.PathLike | None = None) -> 
     try:
         atomic_write_bytes(path, data)
     except OSError as exc:
-        raise ValueError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise ValueError(_("cannot write {path}: {why}").format(path=path, why=exc.strerror or exc)) from None
     return path

@@ -9,7 +9,8 @@ from typing import Any, Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from ..sweeps.builtin import COMPRESS_VARIANTS, VARIANT_AXIS
+from ..i18n import _
+from ..sweeps.builtin import COMPRESS_VARIANTS, VARIANT_AXIS, label_text
 from ..sweeps.headlines import value_text
 from ..sweeps.stats import as_number as _num
 from .figures import KIND_COLORS
@@ -35,6 +36,7 @@ def compress_figure(summary: Sequence[Row], trials: Sequence[Row], axes: Mapping
     """A bar per variant (mean over seeds) with its 95 % whisker, each seed as a dot, and the teacher's
     accuracy (``reference``, see :func:`transfer_core.sweeps.builtin.teacher_reference`) as a dashed line."""
     labels = [str(v) for v in axes.get(VARIANT_AXIS, COMPRESS_VARIANTS)]
+    shown = [label_text(lab) for lab in labels]
     rows = [_row(summary, lab) for lab in labels]
     means = [_num(r.get("val_acc_mean")) if r else None for r in rows]
     halves = []
@@ -42,7 +44,7 @@ def compress_figure(summary: Sequence[Row], trials: Sequence[Row], axes: Mapping
         hi = _num(r.get("val_acc_ci_high")) if r else None
         halves.append(None if hi is None or m is None else hi - m)
     fig = go.Figure(go.Bar(
-        x=labels, y=means, name="mean over seeds", showlegend=False,
+        x=shown, y=means, name=_("mean over seeds"), showlegend=False,
         marker_color=[COMPRESS_COLORS.get(lab, "#64748b") for lab in labels],
         error_y=dict(type="data", array=[h or 0 for h in halves], visible=True, thickness=1.5, width=10,
                      color="#111827"),
@@ -51,22 +53,25 @@ def compress_figure(summary: Sequence[Row], trials: Sequence[Row], axes: Mapping
         hovertemplate="%{x}<br>%{text}<extra></extra>",
     ))
     done = [t for t in trials if t.get("state") == "completed" and _num(t.get("val_acc")) is not None]
-    for lab in labels:
+    for lab, name in zip(labels, shown):
         pts = [t for t in done if _same(t.get(VARIANT_AXIS), lab)]
         if pts:
             fig.add_trace(go.Scatter(
-                x=[lab] * len(pts), y=[float(t["val_acc"]) for t in pts], mode="markers", showlegend=False,
-                name=f"{lab}: each seed", meta="seed", marker=dict(color="rgba(17,24,39,0.5)", size=7),
-                text=[f"seed {t.get('seed')}" for t in pts], hovertemplate=f"{lab}, %{{text}}: %{{y:.1%}}<extra></extra>"))
+                x=[name] * len(pts), y=[float(t["val_acc"]) for t in pts], mode="markers", showlegend=False,
+                name=_("{name}: each seed").format(name=name), meta="seed",
+                marker=dict(color="rgba(17,24,39,0.5)", size=7),
+                text=[_("seed {seed}").format(seed=t.get("seed")) for t in pts],
+                hovertemplate=f"{name}, %{{text}}: %{{y:.1%}}<extra></extra>"))
     acc = _num((reference or {}).get("val_acc"))
     if acc is not None:
-        who = "+".join(reference.get("backbones") or []) or "teacher"
+        who = "+".join(reference.get("backbones") or []) or _("teacher")
         fig.add_hline(y=acc, line=dict(color=TEACHER_COLOR, dash="dash", width=2))
         fig.add_annotation(x=1, xref="paper", xanchor="right", y=acc, yanchor="bottom", showarrow=False,
-                           text=f"teacher ({who}): {acc:.1%}", font=dict(color=TEACHER_COLOR, size=12))
-    fig.update_yaxes(title_text="validation accuracy", tickformat=".0%", range=[0, 1.02])
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=labels)
+                           text=_("teacher ({who}): {acc}").format(who=who, acc=f"{acc:.1%}"),
+                           font=dict(color=TEACHER_COLOR, size=12))
+    fig.update_yaxes(title_text=_("validation accuracy"), tickformat=".0%", range=[0, 1.02])
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=shown)
     fig.update_layout(height=420, margin=dict(l=50, r=20, t=50, b=50), uirevision="sweep-compress",
-                      title=dict(text="The student's validation accuracy (bar: mean; whisker: 95 % interval; "
-                                      "dots: each seed; dashed: its teacher)", font=dict(size=14)))
+                      title=dict(text=_("The student's validation accuracy (bar: mean; whisker: 95 % interval; "
+                                        "dots: each seed; dashed: its teacher)"), font=dict(size=14)))
     return fig

@@ -16,6 +16,8 @@ from typing import Any, Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..i18n import _
+from ..sweeps.builtin import label_text
 from ..sweeps.headlines import value_text
 from ..sweeps.stats import as_number as _num
 from .figures import PALETTE
@@ -60,12 +62,13 @@ def _half(r: Row, m: str = "val_acc") -> float | None:
 def _hover(r: Row, m: str = "val_acc") -> str:
     mean, half, n = _num(r.get(f"{m}_mean")), _half(r, m), int(_num(r.get("n")) or 0)
     if mean is None:
-        return "no finished trial"
+        return _("no finished trial")
     pct = m == "val_acc"
     val = f"{mean:.1%}" if pct else f"{mean:.1f} s"
     if n < 2 or half is None:
-        return f"{val} (one seed)"
-    return f"{val} ± {half:.1%} (95 %, {n} seeds)" if pct else f"{val} ± {half:.1f} s ({n} seeds)"
+        return _("{value} (one seed)").format(value=val)
+    return (_("{value} ± {half} (95 %, {n} seeds)").format(value=val, half=f"{half:.1%}", n=n) if pct else
+            _("{value} ± {half} s ({n} seeds)").format(value=val, half=f"{half:.1f}", n=n))
 
 
 def _line_with_band(fig: go.Figure, xs: list[Any], rows: list[Row], name: str, color: str, m: str = "val_acc",
@@ -96,15 +99,15 @@ def _dots(fig: go.Figure, xs: list[Any], ys: list[float], name: str, color: str,
     """Each finished trial as a faint dot; ``dodge`` multiplies x (a log axis: the variants side by side)."""
     kw = {"row": row, "col": col} if row else {}
     shown = [x * dodge if dodge != 1.0 and _num(x) is not None else x for x in xs]
-    fig.add_trace(go.Scatter(x=shown, y=ys, mode="markers", name=f"{name}: each seed", legendgroup=name,
-                             showlegend=False,
+    fig.add_trace(go.Scatter(x=shown, y=ys, mode="markers", name=_("{name}: each seed").format(name=name),
+                             legendgroup=name, showlegend=False,
                              marker=dict(color=_rgba(color, 0.5), size=6, line=dict(width=0)), meta="seed",
-                             text=[f"{x}, seed {s}" for x, s in zip(xs, seeds or [""] * len(xs))],
+                             text=[_("{x}, seed {seed}").format(x=x, seed=s) for x, s in zip(xs, seeds or [""] * len(xs))],
                              hovertemplate=f"{name}, %{{text}}: %{{y:.1%}}<extra></extra>"), **kw)
 
 
 def _acc_axis(fig: go.Figure, **kw: Any) -> None:
-    fig.update_yaxes(title_text="validation accuracy", tickformat=".0%", range=[0, 1.02], **kw)
+    fig.update_yaxes(title_text=_("validation accuracy"), tickformat=".0%", range=[0, 1.02], **kw)
 
 
 def labels_figure(summary: Sequence[Row], trials: Sequence[Row], axes: Mapping[str, Sequence[Any]]) -> go.Figure:
@@ -116,15 +119,15 @@ def labels_figure(summary: Sequence[Row], trials: Sequence[Row], axes: Mapping[s
     for i, v in enumerate(variants):
         color = VARIANT_COLORS.get(str(v), _color(i))
         rows = [next(iter(_at(summary, **{BUDGET: b, VARIANT: v})), None) for b in budgets]
-        _line_with_band(fig, budgets, rows, str(v), color)
+        _line_with_band(fig, budgets, rows, label_text(v), color)
         pts = _at(done, **{VARIANT: v})
-        _dots(fig, [p.get(BUDGET) for p in pts], [float(p["val_acc"]) for p in pts], str(v), color,
+        _dots(fig, [p.get(BUDGET) for p in pts], [float(p["val_acc"]) for p in pts], label_text(v), color,
               seeds=[p.get("seed") for p in pts], dodge=math.exp(0.05 * (i - (len(variants) - 1) / 2)))
-    fig.update_xaxes(type="log", title_text="labelled training images per class (log scale)",
+    fig.update_xaxes(type="log", title_text=_("labelled training images per class (log scale)"),
                      tickvals=budgets, ticktext=[str(b) for b in budgets])
     _acc_axis(fig)
-    fig.update_layout(height=420, title=dict(text="Accuracy against labels per class (line: mean; band: 95 % interval "
-                                                  "over seeds; dots: each seed)", font=dict(size=14)),
+    fig.update_layout(height=420, title=dict(text=_("Accuracy against labels per class (line: mean; band: 95 % "
+                                                    "interval over seeds; dots: each seed)"), font=dict(size=14)),
                       uirevision="sweep-labels", **_LAYOUT)
     return fig
 
@@ -138,20 +141,20 @@ def freeze_figure(summary: Sequence[Row], trials: Sequence[Row], axes: Mapping[s
     labels = list(axes.get(FREEZE, []))
     k = max([int(_num(lab) or 0) for lab in labels if not _same(lab, "all")] + [0]) + 1
     xs = [_freeze_x(lab, k) for lab in labels]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Validation accuracy", "Training time per run (s)"),
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(_("Validation accuracy"), _("Training time per run (s)")),
                         horizontal_spacing=0.1)
     rows = [next(iter(_at(summary, **{FREEZE: lab})), None) for lab in labels]
-    _line_with_band(fig, xs, rows, "accuracy", PALETTE[0], row=1, col=1)
-    _line_with_band(fig, xs, rows, "training time", PALETTE[1], m="train_s", row=1, col=2)
+    _line_with_band(fig, xs, rows, _("accuracy"), PALETTE[0], row=1, col=1)
+    _line_with_band(fig, xs, rows, _("training time"), PALETTE[1], m="train_s", row=1, col=2)
     done = _done(trials)
-    _dots(fig, [_freeze_x(t.get(FREEZE), k) for t in done], [float(t["val_acc"]) for t in done], "accuracy",
+    _dots(fig, [_freeze_x(t.get(FREEZE), k) for t in done], [float(t["val_acc"]) for t in done], _("accuracy"),
           PALETTE[0], row=1, col=1, seeds=[t.get("seed") for t in done])
     timed = [t for t in done if _num(t.get("train_s")) is not None]
     fig.add_trace(go.Scatter(x=[_freeze_x(t.get(FREEZE), k) for t in timed], y=[float(t["train_s"]) for t in timed],
                              mode="markers", marker=dict(color=_rgba(PALETTE[1], 0.45), size=6), showlegend=False,
-                             hovertemplate="%{x}: %{y:.1f} s<extra>a seed</extra>"), row=1, col=2)
-    ticktext = ["all" if _same(lab, "all") else str(lab) for lab in labels]
-    fig.update_xaxes(title_text="frozen layer groups", tickvals=xs, ticktext=ticktext)
+                             hovertemplate="%{x}: %{y:.1f} s<extra>" + _("a seed") + "</extra>"), row=1, col=2)
+    ticktext = [_("all") if _same(lab, "all") else str(lab) for lab in labels]
+    fig.update_xaxes(title_text=_("frozen layer groups"), tickvals=xs, ticktext=ticktext)
     _acc_axis(fig, row=1, col=1)
     fig.update_yaxes(rangemode="tozero", row=1, col=2)
     fig.update_layout(height=400, uirevision="sweep-freeze", showlegend=False, **_LAYOUT)  # the subplot titles say it
@@ -165,10 +168,11 @@ def alpha_figure(summary: Sequence[Row], trials: Sequence[Row], axes: Mapping[st
     xs = [float(lab) for lab in fixed]
     fig = go.Figure()
     rows = [next(iter(_at(summary, **{ALPHA: lab})), None) for lab in fixed]
-    _line_with_band(fig, xs, rows, "fixed α₁", PALETTE[0])
+    fixed_name, learned_name = _("fixed α₁"), _("learned α")
+    _line_with_band(fig, xs, rows, fixed_name, PALETTE[0])
     done = _done(trials)
     pts = [t for t in done if _num(t.get(ALPHA)) is not None]
-    _dots(fig, [float(t[ALPHA]) for t in pts], [float(t["val_acc"]) for t in pts], "fixed α₁", PALETTE[0],
+    _dots(fig, [float(t[ALPHA]) for t in pts], [float(t["val_acc"]) for t in pts], fixed_name, PALETTE[0],
           seeds=[t.get("seed") for t in pts])
     lr = next(iter(_at(summary, **{ALPHA: learned})), None)
     mean = _num(lr.get("val_acc_mean")) if lr else None
@@ -179,17 +183,17 @@ def alpha_figure(summary: Sequence[Row], trials: Sequence[Row], axes: Mapping[st
             fig.add_trace(go.Scatter(x=[x0, x1, x1, x0], y=[mean + half] * 2 + [mean - half] * 2, fill="toself",
                                      mode="lines",
                                      fillcolor=_rgba(PALETTE[3], 0.15), line=dict(width=0), hoverinfo="skip",
-                                     legendgroup="learned α", showlegend=False))
-        fig.add_trace(go.Scatter(x=[x0, x1], y=[mean, mean], mode="lines", name="learned α", legendgroup="learned α",
+                                     legendgroup=learned_name, showlegend=False))
+        fig.add_trace(go.Scatter(x=[x0, x1], y=[mean, mean], mode="lines", name=learned_name, legendgroup=learned_name,
                                  line=dict(color=PALETTE[3], dash="dash", width=2.5), text=[_hover(lr)] * 2,
-                                 hovertemplate="learned α: %{text}<extra></extra>"))
+                                 hovertemplate=learned_name + ": %{text}<extra></extra>"))
         lp = _at(done, **{ALPHA: learned})
-        _dots(fig, [x1 + 0.04] * len(lp), [float(t["val_acc"]) for t in lp], "learned α", PALETTE[3],
+        _dots(fig, [x1 + 0.04] * len(lp), [float(t["val_acc"]) for t in lp], learned_name, PALETTE[3],
               seeds=[t.get("seed") for t in lp])
-    fig.update_xaxes(title_text="fixed α₁ (the weight of the first backbone; α₂ = 1 − α₁)",
+    fig.update_xaxes(title_text=_("fixed α₁ (the weight of the first backbone; α₂ = 1 − α₁)"),
                      range=[x0 - 0.05, x1 + 0.08])
     _acc_axis(fig)
-    fig.update_layout(height=420, title=dict(text="Accuracy against a fixed α₁; learned α as a band (mean ± 95 %)",
+    fig.update_layout(height=420, title=dict(text=_("Accuracy against a fixed α₁; learned α as a band (mean ± 95 %)"),
                                              font=dict(size=14)), uirevision="sweep-alpha", **_LAYOUT)
     return fig
 
@@ -197,11 +201,11 @@ def alpha_figure(summary: Sequence[Row], trials: Sequence[Row], axes: Mapping[st
 def _bars(summary: Sequence[Row], trials: Sequence[Row], axis: str, labels: Sequence[Any], title: str,
           uirevision: str) -> go.Figure:
     fig = go.Figure()
-    names = [str(lab) for lab in labels]
+    names = [label_text(lab) for lab in labels]
     rows = [next(iter(_at(summary, **{axis: lab})), None) for lab in labels]
     means = [(_num(r.get("val_acc_mean")) if r else None) for r in rows]
     halves = [(_half(r) if r else None) for r in rows]
-    fig.add_trace(go.Bar(x=names, y=means, marker_color=[_color(i) for i in range(len(names))], name="mean",
+    fig.add_trace(go.Bar(x=names, y=means, marker_color=[_color(i) for i in range(len(names))], name=_("mean"),
                          error_y=dict(type="data", array=[h or 0 for h in halves], visible=True, thickness=1.5,
                                       width=8),
                          text=[value_text(r) if r and _num(r.get("val_acc_mean")) is not None else "" for r in rows],
@@ -222,7 +226,7 @@ def _bars(summary: Sequence[Row], trials: Sequence[Row], axis: str, labels: Sequ
 def parts_figure(summary: Sequence[Row], trials: Sequence[Row], axes: Mapping[str, Sequence[Any]]) -> go.Figure:
     """Each part and each fusion as a bar (mean) with its 95 % error bar and each seed as a dot."""
     return _bars(summary, trials, MODEL, list(axes.get(MODEL, [])),
-                 "Validation accuracy (bar: mean; whisker: 95 % interval; dots: each seed)", "sweep-parts")
+                 _("Validation accuracy (bar: mean; whisker: 95 % interval; dots: each seed)"), "sweep-parts")
 
 
 def generic_figure(summary: Sequence[Row], trials: Sequence[Row], axes: Mapping[str, Sequence[Any]]) -> go.Figure:
@@ -234,7 +238,7 @@ def generic_figure(summary: Sequence[Row], trials: Sequence[Row], axes: Mapping[
         key = "point"
         rows = [{**r, key: ", ".join(f"{a}={r.get(a)}" for a in names)} for r in summary]
         tr = [{**t, key: ", ".join(f"{a}={t.get(a)}" for a in names)} for t in trials]
-        return _bars(rows, tr, key, [r[key] for r in rows], "Validation accuracy per grid point (95 % whiskers)",
+        return _bars(rows, tr, key, [r[key] for r in rows], _("Validation accuracy per grid point (95 % whiskers)"),
                      "sweep-generic")
     xa = numeric[0]
     others = [a for a in names if a != xa]
@@ -243,7 +247,7 @@ def generic_figure(summary: Sequence[Row], trials: Sequence[Row], axes: Mapping[
     fig = go.Figure()
     done = _done(trials)
     for i, g in enumerate(groups[:10]):  # at most 10 lines: a readable chart
-        name = ", ".join(f"{a}={v}" for a, v in g.items()) or "mean"
+        name = ", ".join(f"{a}={v}" for a, v in g.items()) or _("mean")
         rows = [next(iter(_at(summary, **{xa: x}, **g)), None) for x in axes[xa]]
         _line_with_band(fig, xs, rows, name, _color(i))
         pts = _at(done, **g)
@@ -251,10 +255,11 @@ def generic_figure(summary: Sequence[Row], trials: Sequence[Row], axes: Mapping[
               [float(p["val_acc"]) for p in pts if _num(p.get(xa)) is not None], name, _color(i))
     positive = all(x > 0 for x in xs)
     spread = positive and len(xs) > 2 and max(xs) / min(xs) >= 20
-    fig.update_xaxes(title_text=xa + (" (log scale)" if spread else ""), type="log" if spread else "linear")
+    fig.update_xaxes(title_text=_("{axis} (log scale)").format(axis=xa) if spread else xa,
+                     type="log" if spread else "linear")
     _acc_axis(fig)
-    fig.update_layout(height=420, title=dict(text=f"Accuracy against {xa} (band: 95 % interval over seeds)",
-                                             font=dict(size=14)), uirevision="sweep-generic", **_LAYOUT)
+    fig.update_layout(height=420, title=dict(text=_("Accuracy against {axis} (band: 95 % interval over seeds)").format(
+                                                 axis=xa), font=dict(size=14)), uirevision="sweep-generic", **_LAYOUT)
     return fig
 
 

@@ -13,16 +13,18 @@ import html
 from pathlib import Path
 from typing import Any
 
+from ..i18n import _, language
 from ..runs_io import atomic_write_text
 from .figures import build
 from .story import Slide, Story
 
-__all__ = ["html_deck", "write_html_deck"]
+__all__ = ["html_deck", "write_html_deck", "html_lang"]
 
 _CSS = """
 *{box-sizing:border-box}
 html,body{margin:0;height:100%;background:#0f172a;color:#0f172a;
- font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,Helvetica,Arial,sans-serif}
+ font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,Helvetica,Arial,"Noto Sans CJK SC","PingFang SC",
+ "Microsoft YaHei",sans-serif}
 #deck{position:fixed;left:0;right:0;top:0;bottom:46px}
 section.slide{display:none;position:absolute;inset:0;background:#fff;padding:3vh 4vw 2vh;flex-direction:column;overflow:hidden}
 section.slide.active{display:flex}
@@ -137,7 +139,7 @@ def _slide_html(slide: Slide, index: int, total: int, story: Story, charts: _Cha
     sid = f"slide-{index}"
     notes = f"<aside class='notes'>{_esc(slide.notes)}</aside>" if slide.notes else ""
     if slide.id == "question":
-        return (f"<section class='slide q' id='{sid}' data-id='{slide.id}'><div class='step'>The question</div>"
+        return (f"<section class='slide q' id='{sid}' data-id='{slide.id}'><div class='step'>{_esc(slide.step)}</div>"
                 f"<h1>{_esc(slide.title)}</h1><p class='lead'>{_esc(slide.lead)}</p>"
                 f"<div class='foot'>{_esc(story.subtitle)}</div>{notes}</section>")
     out = [f"<section class='slide' id='{sid}' data-id='{slide.id}'>",
@@ -152,7 +154,8 @@ def _slide_html(slide: Slide, index: int, total: int, story: Story, charts: _Cha
         if slide.bullets:
             out.append("<ul class='take'>" + "".join(f"<li>{_esc(b)}</li>" for b in slide.bullets) + "</ul>")
         if story.presenter_notes.strip():
-            out.append(f"<div class='mine'><b>Presenter's notes</b>{_esc(story.presenter_notes)}</div>")
+            mine = _esc(_("Presenter's notes"))
+            out.append(f"<div class='mine'><b>{mine}</b>{_esc(story.presenter_notes)}</div>")
         out.append(notes + "</section>")
         return "".join(out)
     items: list[str] = []
@@ -182,16 +185,24 @@ def html_deck(story: Story) -> str:
     charts = _Charts()
     total = len(story.slides)
     body = "\n".join(_slide_html(s, i + 1, total, story, charts) for i, s in enumerate(story.slides))
+    back, back_tip = _esc(_("← Back")), _esc(_("Back (←)"))
+    fwd, fwd_tip = _esc(_("Next →")), _esc(_("Next (→)"))
+    keys = _esc(_("← → to step · N: speaker notes"))
     return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<!DOCTYPE html><html lang='{html_lang()}'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{_esc(story.title)}</title><link rel='icon' href='data:,'><style>{_CSS}</style></head>"
         f"<body data-slide='1'><main id='deck'>{body}</main>"
-        "<nav><button id='prev' title='Back (←)'>← Back</button><span id='count'></span>"
-        "<button id='next' title='Next (→)'>Next →</button>"
-        f"<span class='title'>{_esc(story.subtitle)} · ← → to step · N: speaker notes</span></nav>"
+        f"<nav><button id='prev' title='{back_tip}'>{back}</button><span id='count'></span>"
+        f"<button id='next' title='{fwd_tip}'>{fwd}</button>"
+        f"<span class='title'>{_esc(story.subtitle)} · {keys}</span></nav>"
         f"<script>{_JS}</script></body></html>"
     )
+
+
+def html_lang() -> str:
+    """The ``lang`` of an HTML page in the current language (``zh-CN`` or ``en``)."""
+    return "zh-CN" if language() == "zh" else "en"
 
 
 def write_html_deck(story: Story, path: str | Path) -> Path:

@@ -7,19 +7,52 @@ nearest-neighbour, so a room sees pixels, not blur.
 
 from __future__ import annotations
 
+import functools
 import io
+import shutil
+import subprocess
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ["sample_grid_png", "gallery_png", "MAX_ROWS"]
+from ..i18n import language
+
+__all__ = ["sample_grid_png", "gallery_png", "MAX_ROWS", "cjk_font_file"]
 
 MAX_ROWS = 10  # classes shown in the sample grid
 _BG, _INK, _MUTED, _OK, _BAD = (255, 255, 255), (15, 23, 42), (100, 116, 139), (22, 163, 74), (220, 38, 38)
 
 
+@functools.lru_cache(maxsize=None)
+def cjk_font_file() -> tuple[str, int] | None:
+    """(file, face index) of a Simplified Chinese font (fontconfig's match for "Noto Sans CJK SC", kept only
+    when fontconfig says it covers Chinese); None when there is none."""
+    if not shutil.which("fc-match"):
+        return None
+    try:
+        found = subprocess.run(["fc-match", "-f", "%{file}\t%{index}", "Noto Sans CJK SC"], capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+        chinese = subprocess.run(["fc-list", ":lang=zh-cn", "file"], capture_output=True, text=True,
+                                 timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    path, _sep, index = found.partition("\t")
+    files = {line.strip().rstrip(":") for line in chinese.splitlines() if line.strip()}
+    if not path or path not in files:  # fontconfig fell back to a font without Chinese glyphs
+        return None
+    return path, int(index) if index.isdigit() else 0
+
+
 def _font(size: int) -> ImageFont.ImageFont:
+    """DejaVu Sans; a CJK font when the language is Chinese (and one is installed)."""
+    if language() == "zh":
+        found = cjk_font_file()
+        if found:
+            try:
+                return ImageFont.truetype(found[0], size, index=found[1])
+            except OSError:
+                pass
     for name in ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "LiberationSans-Regular.ttf"):
         try:
             return ImageFont.truetype(name, size)
@@ -58,9 +91,9 @@ def sample_grid_png(grid: Mapping[str, Sequence[np.ndarray]], side: int = 72, pe
     rows = list(grid.items())[:MAX_ROWS]
     font = _font(max(16, side // 3))
     label_w = 40 + max([int(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(str(k)[:18], font=font))
-                        for k, _ in rows] + [40])
+                        for k, _imgs in rows] + [40])
     gap = 8
-    cols = max([min(per_row, len(v)) for _, v in rows] + [1])
+    cols = max([min(per_row, len(v)) for _name, v in rows] + [1])
     w = label_w + cols * (side + gap) + gap
     h = max(1, len(rows)) * (side + gap) + gap
     im = Image.new("RGB", (w, h), _BG)

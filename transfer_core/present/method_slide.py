@@ -7,6 +7,7 @@ import logging
 from typing import Any, Mapping, Sequence
 
 from ..compare import run_kind
+from ..i18n import _, ngettext
 from ..runs import RunStore
 from . import sentences as sx
 from .slides import class_count
@@ -28,7 +29,8 @@ def backbone_block(b: Mapping[str, Any], store: RunStore) -> dict[str, Any]:
             source_cfg = store.get(weights).config_dict()
         except Exception:  # noqa: BLE001
             source_cfg = None
-    out: dict[str, Any] = {"name": name, "source": sx.weights_text(weights, source_cfg), "groups": [], "frozen": 0,
+    out: dict[str, Any] = {"name": name, "weights": weights, "source": sx.weights_text(weights, source_cfg),
+                           "start": sx.start_text(weights, source_cfg), "groups": [], "frozen": 0,
                            "params": None, "trainable": None}
     try:
         spec = get_backbone(name)
@@ -64,35 +66,45 @@ def _method_spec(cfg: Mapping[str, Any], store: RunStore, metrics: Sequence[Mapp
 
 def _method_lead(cfg: Mapping[str, Any], spec: Mapping[str, Any]) -> str:
     bbs = spec["backbones"]
-    n = spec.get("classes") or "its"
+    n = spec.get("classes")
     method = cfg.get("method", "transfer")
     if method == "fusion" and len(bbs) > 1:
         fu = spec.get("fusion") or {}
         names = sx.join_words([b["name"] for b in bbs])
-        how = ("their features are joined side by side" if fu.get("mode") == "concat" else
-               f"their features are projected to {fu.get('shared_dim')} numbers each, weighted by α and summed"
-               + (" (α is learned during training)" if fu.get("learn_alpha") else ""))
-        return f"{names} each turn an image into features; {how}; a new head then picks one of {n} classes."
+        how = (_("their features are joined side by side") if fu.get("mode") == "concat" else
+               _("their features are projected to {dim} numbers each, weighted by α and summed (α is learned during "
+                 "training)").format(dim=fu.get("shared_dim")) if fu.get("learn_alpha") else
+               _("their features are projected to {dim} numbers each, weighted by α and summed").format(
+                   dim=fu.get("shared_dim")))
+        return (_("{names} each turn an image into features; {how}; a new head then picks one of {n} classes.")
+                if n else _("{names} each turn an image into features; {how}; a new head then picks one of its "
+                            "classes.")).format(names=names, how=how, n=n)
     parts = []
     for b in bbs:
         groups, frozen = len(b.get("groups") or []), int(b.get("frozen") or 0)
+        args = {"name": b["name"], "source": b["source"], "groups": groups, "frozen": frozen}
         if not groups:
-            parts.append(f"{b['name']} ({b['source']})")
+            parts.append(_("{name} ({source})").format(**args))
         elif frozen == 0:
-            parts.append(f"{b['name']} starts from {b['source'].removeprefix('pretrained on ')} and every one of its "
-                         f"{groups} layer groups is trained" if b["source"] != "random init" else
-                         f"{b['name']} starts from random weights and all {groups} layer groups are trained")
+            parts.append(_("{name} starts from {start} and every one of its {groups} layer groups is trained").format(
+                start=b.get("start", b["source"]), **args) if str(b.get("weights", "none")) != "none" else
+                _("{name} starts from random weights and all {groups} layer groups are trained").format(**args))
         elif frozen >= groups:
-            parts.append(f"{b['name']} is {b['source']} and kept frozen: only a new head is trained")
+            parts.append(_("{name} is {source} and kept frozen: only a new head is trained").format(**args))
         else:
-            parts.append(f"{b['name']} is {b['source']}; its first {frozen} of {groups} layer groups stay frozen "
-                         f"and the rest are trained")
-    text = "; ".join(parts)
+            parts.append(_("{name} is {source}; its first {frozen} of {groups} layer groups stay frozen and the rest "
+                           "are trained").format(**args))
+    text = sx.semicolons(parts)
     if method == "distill":
         t = spec.get("teachers") or []
-        who = f"{len(t)} frozen teacher{'s' if len(t) != 1 else ''}" if t else "its frozen teachers"
-        return f"The student: {text}. It learns from the labels and from the answers of {who}."
-    return f"{text}, with a new head for {n} classes."
+        if not t:
+            return _("The student: {text}. It learns from the labels and from the answers of its frozen "
+                     "teachers.").format(text=text)
+        return ngettext("The student: {text}. It learns from the labels and from the answers of {n} frozen teacher.",
+                        "The student: {text}. It learns from the labels and from the answers of {n} frozen teachers.",
+                        len(t)).format(text=text, n=len(t))
+    return (_("{text}, with a new head for {n} classes.") if n else
+            _("{text}, with a new head for its classes.")).format(text=text, n=n)
 
 
 def method_slide(cfg: Mapping[str, Any], store: RunStore, metrics: Sequence[Mapping[str, Any]] = (),
@@ -100,22 +112,37 @@ def method_slide(cfg: Mapping[str, Any], store: RunStore, metrics: Sequence[Mapp
                   title: str | None = None) -> Slide:
     spec = _method_spec(cfg, store, metrics, n_classes, teachers)
     kind = "distill" if cfg.get("method") == "distill" else run_kind(cfg)
-    slide = Slide("method", title or f"The method: {sx.KIND_TEXT.get(kind, kind).split(' (')[0]}")
+    slide = Slide("method", title or _("The method: {kind}").format(kind=sx.kind_short(kind)))
     slide.lead = _method_lead(cfg, spec)
     slide.figures.append({"kind": "method", "args": spec,
-                          "caption": "Each block is a layer group: grey ones are frozen, blue ones are trained"})
+                          "caption": _("Each block is a layer group: grey ones are frozen, blue ones are trained")})
     counted = [b for b in spec["backbones"] if b.get("params")]
     if counted:
-        tot = sum(b["params"] for b in counted)
+        tot = f"{sum(b['params'] for b in counted) / 1e6:.1f}M"
         tr = sum(b["trainable"] for b in counted)
-        whose = "the backbones'" if len(counted) > 1 else "the backbone's"
-        new = "the projections, α and the new head" if spec.get("fusion") else "the new head"
-        slide.bullets.append(f"None of {whose} {tot / 1e6:.1f}M parameters change: only {new} are trained." if tr == 0
-                             else f"{tr / 1e6:.1f}M of {whose} {tot / 1e6:.1f}M parameters are trained, plus {new}.")
+        several = len(counted) > 1
+        fusion = bool(spec.get("fusion"))
+        if tr == 0:
+            text = (_("None of the backbones' {total} parameters change: only the projections, α and the new head are "
+                      "trained.") if several and fusion else
+                    _("None of the backbones' {total} parameters change: only the new head are trained.") if several
+                    else _("None of the backbone's {total} parameters change: only the projections, α and the new head "
+                           "are trained.") if fusion else
+                    _("None of the backbone's {total} parameters change: only the new head are trained."))
+        else:
+            text = (_("{trained} of the backbones' {total} parameters are trained, plus the projections, α and the new "
+                      "head.") if several and fusion else
+                    _("{trained} of the backbones' {total} parameters are trained, plus the new head.") if several
+                    else _("{trained} of the backbone's {total} parameters are trained, plus the projections, α and "
+                           "the new head.") if fusion else
+                    _("{trained} of the backbone's {total} parameters are trained, plus the new head."))
+        slide.bullets.append(text.format(total=tot, trained=f"{tr / 1e6:.1f}M"))
     train = cfg.get("train") or {}
-    slide.notes = (f"Backbones: {sx.backbone_text(cfg)}. Training: {train.get('epochs', '?')} epochs, "
-                   f"{train.get('optimizer', '?')}, learning rate {train.get('lr', '?')}, batch size "
-                   f"{train.get('batch_size', '?')}, seed {cfg.get('seed', 0)}.\n\nConfig:\n{_yaml(cfg)}")
+    slide.notes = _("Backbones: {backbones}. Training: {epochs} epochs, {optimizer}, learning rate {lr}, batch size "
+                    "{batch}, seed {seed}.").format(
+        backbones=sx.backbone_text(cfg), epochs=train.get("epochs", "?"), optimizer=train.get("optimizer", "?"),
+        lr=train.get("lr", "?"), batch=train.get("batch_size", "?"), seed=cfg.get("seed", 0))
+    slide.notes += "\n\n" + _("Config:") + "\n" + _yaml(cfg)
     return slide
 
 

@@ -9,6 +9,7 @@ carry the details: config, seeds, run ids.
 from __future__ import annotations
 
 import io
+import unicodedata
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -18,6 +19,7 @@ from pptx.enum.shapes import MSO_SHAPE
 from pptx.enum.text import MSO_ANCHOR, PP_ALIGN
 from pptx.util import Emu, Inches, Pt
 
+from ..i18n import _
 from ..runs_io import atomic_write_bytes
 from .figures import build
 from .render import render_pngs
@@ -31,6 +33,7 @@ MARGIN = 0.6
 INK, MUTED, ACCENT, LIGHT = RGBColor(0x0F, 0x17, 0x2A), RGBColor(0x47, 0x55, 0x69), RGBColor(0x25, 0x63, 0xEB), \
     RGBColor(0xEF, 0xF6, 0xFF)
 FONT = "Calibri"
+EA_FONT = "Microsoft YaHei"  # East-Asian text (PowerPoint's a:ea); LibreOffice substitutes a CJK font it has
 CONTENT_TOP = 2.45
 CONTENT_BOTTOM = 6.95
 
@@ -38,6 +41,58 @@ Renderer = Callable[[Sequence[Any], Sequence[tuple[int, int]]], list[bytes]]
 
 
 # --------------------------------------------------------------------------- text helpers
+
+
+def _ea(run: Any) -> None:
+    """Name the East-Asian font of a run (``<a:ea typeface=...>``, after ``<a:latin>``), so PowerPoint sets
+    Chinese in a CJK font; the Latin font stays as it is."""
+    from pptx.oxml.ns import qn
+
+    rpr = run._r.get_or_add_rPr()
+    ea = rpr.find(qn("a:ea"))
+    if ea is None:
+        ea = rpr.makeelement(qn("a:ea"), {})
+        latin = rpr.find(qn("a:latin"))
+        if latin is not None:
+            latin.addnext(ea)
+        else:  # before the elements the schema puts after it
+            later = [rpr.find(qn(t)) for t in ("a:cs", "a:sym", "a:hlinkClick", "a:hlinkMouseOver", "a:rtl", "a:extLst")]
+            later = [e for e in later if e is not None]
+            if later:
+                later[0].addprevious(ea)
+            else:
+                rpr.append(ea)
+    ea.set("typeface", EA_FONT)
+
+
+def _ea_frame(tf: Any) -> None:
+    """:func:`_ea` on every run of a text frame (the speaker notes)."""
+    for p in tf.paragraphs:
+        for run in p.runs:
+            _ea(run)
+
+
+def _cjk_lines(p: Any, text: str, size: float) -> None:
+    """Chinese text: lines 1.2 times the type size apart (a CJK font's own line height, about 1.45 em, would
+    push a slide's text out of its box); Latin text keeps the font's spacing."""
+    if any(_wide(c) for c in text):
+        p.line_spacing = Pt(size * 1.2)
+
+
+def _wide(ch: str) -> bool:
+    return unicodedata.east_asian_width(ch) in ("W", "F")
+
+
+def _ems(text: str, narrow: float) -> float:
+    """The width of ``text`` in em: ``narrow`` per Latin character, 1 per Chinese (full-width) one."""
+    wide = sum(1 for c in text if _wide(c))
+    return narrow * (len(text) - wide) + wide
+
+
+def _chars(text: str) -> float:
+    """``len(text)`` with a Chinese character counted as the 1.7 Latin ones it is as wide as (for the budgets)."""
+    wide = sum(1 for c in text if _wide(c))
+    return len(text) + 0.7 * wide
 
 
 def _text(slide: Any, x: float, y: float, w: float, h: float, text: str, size: int, bold: bool = False,
@@ -49,19 +104,22 @@ def _text(slide: Any, x: float, y: float, w: float, h: float, text: str, size: i
     tf.margin_left = tf.margin_right = Inches(0.05)
     p = tf.paragraphs[0]
     p.alignment = align
+    _cjk_lines(p, text, size)
     run = p.add_run()
     run.text = text
     run.font.size = Pt(size)
     run.font.bold = bold
     run.font.name = FONT
     run.font.color.rgb = color
+    _ea(run)
     return box
 
 
 def _size_for(text: str, sizes: Sequence[tuple[int, int]]) -> int:
     """The first font size whose length budget (characters) the text fits: [(max chars, pt), ...]."""
+    n = _chars(text)
     for limit, pt in sizes:
-        if len(text) <= limit:
+        if n <= limit:
             return pt
     return sizes[-1][1]
 
@@ -71,14 +129,14 @@ def _title_pt(title: str, width_in: float = SLIDE_W_IN - 2 * MARGIN) -> int:
 
     Sized for a wide font (DejaVu Sans Bold, what LibreOffice shows where Calibri is missing: about
     0.7 em per character), so it fits in PowerPoint's narrower Calibri too."""
-    return max(20, min(32, int(width_in * 72 / (0.7 * max(1, len(title))))))  # bold: wider than 0.6 em
+    return max(20, min(32, int(width_in * 72 / max(0.7, _ems(title, 0.7)))))  # bold: wider than 0.6 em
 
 
 def _fit_pt(text: str, width_in: float, largest: int, smallest: int, bold: bool = False) -> int:
     """The largest size from ``largest`` down to ``smallest`` at which ``text`` fits one line of
     ``width_in`` inches (0.6 em per character, 0.66 bold: DejaVu Sans's width, wider than Calibri)."""
     em = 0.66 if bold else 0.6
-    return max(smallest, min(largest, int(width_in * 72 / (em * max(1, len(text))))))
+    return max(smallest, min(largest, int(width_in * 72 / max(em, _ems(text, em)))))
 
 
 def _bullets(slide: Any, x: float, y: float, w: float, h: float, items: Sequence[str], size: int) -> None:
@@ -88,12 +146,15 @@ def _bullets(slide: Any, x: float, y: float, w: float, h: float, items: Sequence
     for i, item in enumerate(items):
         p = tf.paragraphs[0] if i == 0 else tf.add_paragraph()
         p.space_after = Pt(size * 0.6)
+        _cjk_lines(p, item, size)
         dot = p.add_run()
         dot.text = "•  "
         dot.font.size, dot.font.color.rgb, dot.font.name = Pt(size), ACCENT, FONT
+        _ea(dot)
         r = p.add_run()
         r.text = item
         r.font.size, r.font.color.rgb, r.font.name = Pt(size), INK, FONT
+        _ea(r)
 
 
 def _picture(slide: Any, png: bytes, x: float, y: float, w: float, h: float) -> Any:
@@ -152,7 +213,7 @@ def _question(s: Any, slide: Slide, story: Story) -> None:
     band.fill.fore_color.rgb = RGBColor(0x1E, 0x3A, 0x8A)
     band.line.fill.background()
     white = RGBColor(0xFF, 0xFF, 0xFF)
-    _text(s, MARGIN + 0.2, 0.9, 10.0, 0.4, "THE QUESTION", 14, bold=True, color=RGBColor(0xBF, 0xDB, 0xFE))
+    _text(s, MARGIN + 0.2, 0.9, 10.0, 0.4, _("The question").upper(), 14, bold=True, color=RGBColor(0xBF, 0xDB, 0xFE))
     _text(s, MARGIN + 0.2, 1.5, SLIDE_W_IN - 2 * MARGIN - 0.4, 3.2, slide.title,
           _size_for(slide.title, [(60, 44), (100, 38), (150, 32), (10**6, 26)]), bold=True, color=white,
           anchor=MSO_ANCHOR.MIDDLE)
@@ -195,14 +256,16 @@ def _numbers(s: Any, slide: Slide) -> float:
 
 def _notes_text(slide: Slide, story: Story) -> str:
     parts = [slide.lead] if slide.lead else []
-    parts += [f"{n.label}: {n.value} ({n.sub})" if n.sub else f"{n.label}: {n.value}" for n in slide.numbers]
+    parts += [_("{label}: {value} ({sub})").format(label=n.label, value=n.value, sub=n.sub) if n.sub else
+              _("{label}: {value}").format(label=n.label, value=n.value) for n in slide.numbers]
     parts += [f"• {b}" for b in slide.bullets]
     parts += [f["caption"] for f in slide.figures if f.get("caption")]
     parts += [p.caption for p in slide.pictures if p.caption]
     if slide.notes:
         parts.append(slide.notes)
     if slide.id == "takeaways":
-        parts.append(f"Subject: {story.subject}. Computed takeaways: " + " | ".join(story.computed_takeaways))
+        parts.append(_("Subject: {subject}. Computed takeaways: {takeaways}").format(
+            subject=story.subject, takeaways=" | ".join(story.computed_takeaways)))
     return "\n\n".join(parts)
 
 
@@ -254,20 +317,21 @@ def pptx_bytes(story: Story, render: Renderer | None = None) -> bytes:
             if slide.id == "takeaways":
                 has_notes = bool(story.presenter_notes.strip())
                 _bullets(s, MARGIN, CONTENT_TOP - 0.3, SLIDE_W_IN - 2 * MARGIN, 3.0 if has_notes else 4.4,
-                         slide.bullets, 20 if sum(map(len, slide.bullets)) < 500 else 16)
+                         slide.bullets, 20 if sum(map(_chars, slide.bullets)) < 500 else 16)
                 if has_notes:
-                    _text(s, MARGIN, 5.2, 6.0, 0.35, "PRESENTER'S NOTES", 12, bold=True, color=ACCENT)
+                    _text(s, MARGIN, 5.2, 6.0, 0.35, _("Presenter's notes").upper(), 12, bold=True, color=ACCENT)
                     _text(s, MARGIN, 5.55, SLIDE_W_IN - 2 * MARGIN, 1.4, story.presenter_notes,
                           _size_for(story.presenter_notes, [(200, 16), (400, 14), (10**6, 12)]), color=INK)
             elif slide.id == "answer":
                 _bullets(s, MARGIN, y_after, SLIDE_W_IN - 2 * MARGIN, CONTENT_BOTTOM - y_after, slide.bullets,
-                         16 if sum(map(len, slide.bullets)) < 300 else 13)
+                         16 if sum(map(_chars, slide.bullets)) < 300 else 13)
             else:
                 _bullets(s, MARGIN, CONTENT_BOTTOM - 0.5, SLIDE_W_IN - 2 * MARGIN, 0.55, slide.bullets[:2],
-                         13 if sum(map(len, slide.bullets[:2])) < 160 else 11)
+                         13 if sum(map(_chars, slide.bullets[:2])) < 160 else 11)
         elif slide.id == "takeaways" and story.presenter_notes.strip():
             _text(s, MARGIN, CONTENT_TOP, SLIDE_W_IN - 2 * MARGIN, 3.0, story.presenter_notes, 18)
         s.notes_slide.notes_text_frame.text = _notes_text(slide, story)
+        _ea_frame(s.notes_slide.notes_text_frame)
     core = prs.core_properties
     core.title = story.title[:250]
     core.subject = story.subject[:250]

@@ -24,6 +24,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..i18n import _
+
 __all__ = ["RenderError", "render_pngs", "browser_path", "TIMEOUT_ENV", "DEFAULT_TIMEOUT_S", "RENDERER"]
 
 TIMEOUT_ENV = "TRANSFER_LAB_RENDER_TIMEOUT"
@@ -91,8 +93,8 @@ def render_pngs(figures: Sequence[Any], sizes: Sequence[tuple[int, int]], scale:
         return []
     browser = browser_path()
     if not browser or not Path(browser).exists():
-        raise RenderError("cannot draw the charts as images: no Chrome or Chromium found "
-                          "(install chromium, or set BROWSER_PATH to a Chrome)")
+        raise RenderError(_("cannot draw the charts as images: no Chrome or Chromium found "
+                            "(install chromium, or set BROWSER_PATH to a Chrome)"))
     limit = _timeout(timeout_s)
     tmp = Path(tempfile.mkdtemp(prefix="transfer-lab-render-"))
     try:
@@ -107,20 +109,22 @@ def render_pngs(figures: Sequence[Any], sizes: Sequence[tuple[int, int]], scale:
                                  str(limit)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                                 cwd=str(Path(__file__).resolve().parents[2]), start_new_session=True)
         try:
-            _, err = proc.communicate(timeout=limit)
+            _out, err = proc.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
             _kill(proc, tmp)
-            raise RenderError(f"drawing the charts took longer than {limit:g} s and was stopped "
-                              f"(kaleido with {browser}; set {TIMEOUT_ENV} to allow more)") from None
+            raise RenderError(_("drawing the charts took longer than {limit} s and was stopped "
+                                "(kaleido with {browser}; set {env} to allow more)").format(
+                limit=f"{limit:g}", browser=browser, env=TIMEOUT_ENV)) from None
         if proc.returncode != 0:
             lines = [ln.strip() for ln in (err or "").splitlines() if ln.strip()]
-            why = lines[-1] if lines else f"exit code {proc.returncode}"
-            raise RenderError(f"drawing the charts failed (kaleido with {browser}): {why[:300]}")
+            why = lines[-1] if lines else _("exit code {code}").format(code=proc.returncode)
+            raise RenderError(_("drawing the charts failed (kaleido with {browser}): {why}").format(
+                browser=browser, why=why[:300]))
         out = []
         for j in jobs:
             p = Path(j["out"])
             if not p.is_file():
-                raise RenderError("drawing the charts failed: the renderer wrote no image")
+                raise RenderError(_("drawing the charts failed: the renderer wrote no image"))
             out.append(p.read_bytes())
         return out
     finally:
@@ -131,7 +135,7 @@ def _remove(tmp: Path) -> None:
     """Remove the work folder; a browser killed a moment ago may still be writing its profile there."""
     import time
 
-    for _ in range(50):
+    for _try in range(50):
         shutil.rmtree(tmp, ignore_errors=True)
         if not tmp.exists():
             return

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from ..i18n import N_, _, gettext
 from .notes import load_notes
 from .subject import Subject, parse_subject
 
@@ -41,9 +42,13 @@ __all__ = ["STEPS", "Number", "Picture", "Slide", "Story", "build_story", "apply
            "default_deck_path"]
 
 STEPS: tuple[tuple[str, str], ...] = (
-    ("question", "The question"), ("data", "The data"), ("method", "The method"), ("answer", "The answer"),
-    ("evidence", "The evidence"), ("fails", "Where it fails"), ("takeaways", "Takeaways"),
+    ("question", N_("The question")), ("data", N_("The data")), ("method", N_("The method")),
+    ("answer", N_("The answer")), ("evidence", N_("The evidence")), ("fails", N_("Where it fails")),
+    ("takeaways", N_("Takeaways")),
 )
+#: What a story is about, in the deck's subtitle.
+_WHAT = {"run": N_("one run"), "compare": N_("a comparison"), "sweep": N_("an experiment"),
+         "distill": N_("a distillation")}
 _STEP_NAME = dict(STEPS)
 
 
@@ -76,7 +81,8 @@ class Slide:
 
     @property
     def step(self) -> str:
-        return _STEP_NAME.get(self.id, self.id)
+        """The step's name, in the current language."""
+        return gettext(_STEP_NAME[self.id]) if self.id in _STEP_NAME else self.id
 
 
 @dataclass
@@ -117,14 +123,13 @@ def build_story(subject: Subject | str, runs_root: str | os.PathLike | None = No
     if not isinstance(subject, Subject):
         subject = parse_subject(subject, runs_root)
     question, slides, takeaways = _builders()[subject.kind](subject, StoryData(), images)
-    slides.append(takeaways_slide(takeaways, notes=f"Subject {subject.key}; made "
-                                                   f"{dt.datetime.now().strftime('%Y-%m-%d %H:%M')}."))
+    slides.append(takeaways_slide(takeaways, notes=_("Subject {subject}; made {when}.").format(
+        subject=subject.key, when=dt.datetime.now().strftime("%Y-%m-%d %H:%M"))))
     for s in slides:
         s.computed_title = s.title
-    what = {"run": "one run", "compare": "a comparison", "sweep": "an experiment", "distill": "a distillation"}[subject.kind]
     story = Story(subject=subject.key, kind=subject.kind, title=question,
-                  subtitle=f"Transfer Lab · {what} · {subject.key}", slides=slides, folder=str(subject.folder),
-                  computed_takeaways=list(takeaways))
+                  subtitle=_("Transfer Lab · {what} · {subject}").format(what=gettext(_WHAT[subject.kind]), subject=subject.key),
+                  slides=slides, folder=str(subject.folder), computed_takeaways=list(takeaways))
     return apply_notes(story, load_notes(subject.folder)) if with_notes else story
 
 

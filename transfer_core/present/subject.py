@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..i18n import _
 from ..paths import runs_dir
 from ..runs import Run, RunStore
 
@@ -93,7 +94,7 @@ def _sweep_folder(ref: str, root: Path) -> Path:
     if len(starts) == 1:
         return starts[0].resolve()
     if len(starts) > 1:
-        raise ValueError(f"sweep '{ref}' is ambiguous: {len(starts)} sweep folders start with it")
+        raise ValueError(_("sweep '{ref}' is ambiguous: {n} sweep folders start with it").format(ref=ref, n=len(starts)))
     from ..sweeps import builtin
 
     if ref in builtin.EXPERIMENTS:  # a built-in experiment: its newest folder (sweep_folders is newest first)
@@ -109,8 +110,9 @@ def _sweep_folder(ref: str, root: Path) -> Path:
             match = builtin.experiment_of(spec)
             if match and match[0] == ref:
                 return f.resolve()
-        raise ValueError(f"the experiment '{ref}' has not been run in {root} (start it on the Experiments page)")
-    raise ValueError(f"no sweep '{ref}' in {base}")
+        raise ValueError(_("the experiment '{ref}' has not been run in {root} (start it on the Experiments page)").format(
+            ref=ref, root=root))
+    raise ValueError(_("no sweep '{ref}' in {folder}").format(ref=ref, folder=base))
 
 
 def parse_subject(text: str | None, runs_root: str | os.PathLike | None = None) -> Subject:
@@ -118,7 +120,7 @@ def parse_subject(text: str | None, runs_root: str | os.PathLike | None = None) 
     root = runs_dir(runs_root)
     raw = (text or "").strip()
     if not raw:
-        raise ValueError("name a subject: run:<run>, runs:<run>,<run>, sweep:<sweep> or distill:<run>")
+        raise ValueError(_("name a subject: run:<run>, runs:<run>,<run>, sweep:<sweep> or distill:<run>"))
     head, sep, rest = raw.partition(":")
     kind = _PREFIX.get(head.lower()) if sep else None
     if kind is None:  # a bare reference (or a path with a colon in it)
@@ -137,7 +139,7 @@ def parse_subject(text: str | None, runs_root: str | os.PathLike | None = None) 
     if kind in ("run", "distill"):
         subject = _run_subject(rest, root)
         if kind == "distill" and subject.kind != "distill":
-            raise ValueError(f"run '{rest}' is not a distillation (its config's method is not distill)")
+            raise ValueError(_("run '{ref}' is not a distillation (its config's method is not distill)").format(ref=rest))
         return subject
     if kind == "compare":
         ids: list[str] = []
@@ -147,6 +149,6 @@ def parse_subject(text: str | None, runs_root: str | os.PathLike | None = None) 
                 if rid not in ids:
                     ids.append(rid)
         if len(ids) < 2:
-            raise ValueError("a comparison needs two runs or more: runs:<run>,<run>")
+            raise ValueError(_("a comparison needs two runs or more: runs:<run>,<run>"))
         return Subject("compare", tuple(ids), root)
     return Subject("sweep", (str(_sweep_folder(rest, root)),), root)
