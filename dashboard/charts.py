@@ -28,6 +28,7 @@ from dashboard.charts_teaching import (
     lr_finder_figure,
 )
 from dashboard.formatting import human_count
+from transfer_core.i18n import N_, _, language
 from transfer_core.metrics import normalise_confusion
 from transfer_core.present.figures import counts_figure  # the Present story's data slide draws it too
 
@@ -64,10 +65,11 @@ def curves_figure(metrics: Sequence[dict[str, Any]], title: str = "", epochs: in
     Memoised on its content (treat the figure as read-only): every watching session's
     live view asks for it every second, and building it (make_subplots) costs 50-200 ms
     of Python that the training thread of the same process then waits for (the GIL). With
-    two sessions watching, an epoch took ~20x longer than unwatched before this.
+    two sessions watching, an epoch took ~20x longer than unwatched before this. The key holds
+    the language: sessions in another language get their own figure.
     """
     rows = _cap(metrics)
-    key = (title, epochs, tuple(tuple(r.get(k) for k in _CURVE_KEYS) for r in rows))
+    key = (language(), title, epochs, tuple(tuple(r.get(k) for k in _CURVE_KEYS) for r in rows))
     with _CURVES_LOCK:
         fig = _CURVES.get(key)
         if fig is not None:
@@ -82,23 +84,25 @@ def curves_figure(metrics: Sequence[dict[str, Any]], title: str = "", epochs: in
 
 
 _CURVE_KEYS = ("epoch", "train_loss", "val_loss", "train_acc", "val_acc", "phase")
+_CURVE_NAMES = {"loss": (N_("train loss"), N_("val loss")), "acc": (N_("train acc"), N_("val acc"))}
 
 
 def _curves_figure(rows: list[dict[str, Any]], title: str, epochs: int | None) -> go.Figure:
     ep = [r["epoch"] for r in rows]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.1)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(_("Loss"), _("Accuracy")), horizontal_spacing=0.1)
     for col, key in ((1, "loss"), (2, "acc")):
-        fig.add_trace(go.Scatter(x=ep, y=[r.get(f"train_{key}") for r in rows], name=f"train {key}",
+        train_name, val_name = (_(n) for n in _CURVE_NAMES[key])
+        fig.add_trace(go.Scatter(x=ep, y=[r.get(f"train_{key}") for r in rows], name=train_name,
                                  mode="lines+markers", line=dict(color=_TRAIN)), row=1, col=col)
-        fig.add_trace(go.Scatter(x=ep, y=[r.get(f"val_{key}") for r in rows], name=f"val {key}",
+        fig.add_trace(go.Scatter(x=ep, y=[r.get(f"val_{key}") for r in rows], name=val_name,
                                  mode="lines+markers", line=dict(color=_VAL, dash="dash")), row=1, col=col)
     head = [r["epoch"] for r in rows if r.get("phase") == "head"]
     if head and any(r.get("phase") == "body" for r in rows):  # the head warm-up ended: mark where the body unfroze
         fig.add_vline(x=max(head) + 0.5, line=dict(color="#888", dash="dot", width=1), row="all", col="all")
-        fig.add_annotation(x=max(head) + 0.5, y=0.98, yref="paper", xref="x", text=" body unfreezes", showarrow=False,
+        fig.add_annotation(x=max(head) + 0.5, y=0.98, yref="paper", xref="x", text=" " + _("body unfreezes"), showarrow=False,
                            xanchor="left", yanchor="top", font=dict(size=11, color="#666"))  # inside: clear of the title
     span = max(epochs or 0, max(ep, default=0))
-    fig.update_xaxes(title_text="epoch", rangemode="tozero", dtick=1 if span <= 12 else None)  # whole epochs
+    fig.update_xaxes(title_text=_("epoch"), rangemode="tozero", dtick=1 if span <= 12 else None)  # whole epochs
     if epochs and len(rows) < MAX_POINTS:
         fig.update_xaxes(range=[0, max(epochs, len(rows)) + 0.5])
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
@@ -115,14 +119,14 @@ def alpha_figure(metrics: Sequence[dict[str, Any]], names: Sequence[str]) -> go.
         fig.add_trace(go.Scatter(x=[r["epoch"] for r in rows], y=[r["alpha"][i] for r in rows],
                                  name=f"α{i + 1} {name}", mode="lines+markers"))
     fig.update_layout(height=280, margin=dict(l=40, r=20, t=30, b=40), yaxis=dict(range=[0, 1], title="α"),
-                      xaxis=dict(title="epoch"), title="Fusion weights α", uirevision="alpha")
+                      xaxis=dict(title=_("epoch")), title=_("Fusion weights α"), uirevision="alpha")
     return fig
 
 
-LOSS_PARTS = (  # a distillation's metrics rows: key, legend name, colour
-    ("train_ce", "CE with the labels", _TRAIN),
-    ("train_kd", "KD from the teachers (T²·KL)", "#0891b2"),
-    ("train_feat", "feature matching (MSE)", "#9333ea"),
+LOSS_PARTS = (  # a distillation's metrics rows: key, legend name (translated where drawn), colour
+    ("train_ce", N_("CE with the labels"), _TRAIN),
+    ("train_kd", N_("KD from the teachers (T²·KL)"), "#0891b2"),
+    ("train_feat", N_("feature matching (MSE)"), "#9333ea"),
 )
 
 
@@ -143,19 +147,21 @@ def loss_parts_figure(metrics: Sequence[dict[str, Any]], epochs: int | None = No
         if not any(y is not None for y in ys):
             continue
         values += [float(y) for y in ys if y is not None]
+        name = _(name)
         fig.add_trace(go.Scatter(x=ep, y=ys, name=name, mode="lines+markers", line=dict(color=color),
-                                 hovertemplate=f"{name}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>"))
+                                 hovertemplate=name + "<br>" + _("epoch %{x}: %{y:.4g}") + "<extra></extra>"))
     positive = [v for v in values if v > 0]
     log = bool(positive) and len(positive) == len(values) and max(positive) / min(positive) > 10
-    share = f" · loss = {1 - weight:.2g}·CE + {weight:.2g}·KD" if weight is not None else ""
-    fig.update_yaxes(type="log" if log else "linear", title_text="loss" + (" (log scale)" if log else ""),
+    title = (_("Loss parts · loss = {ce:.2g}·CE + {kd:.2g}·KD").format(ce=1 - weight, kd=weight)
+             if weight is not None else _("Loss parts"))
+    fig.update_yaxes(type="log" if log else "linear", title_text=_("loss (log scale)") if log else _("loss"),
                      rangemode="tozero" if not log else None, dtick=1 if log else None)  # log: decades only
     span = max(epochs or 0, max(ep, default=0))
-    fig.update_xaxes(title_text="epoch", rangemode="tozero", dtick=1 if span <= 12 else None)
+    fig.update_xaxes(title_text=_("epoch"), rangemode="tozero", dtick=1 if span <= 12 else None)
     if epochs and len(rows) < MAX_POINTS:
         fig.update_xaxes(range=[0, max(epochs, len(rows)) + 0.5])
     fig.update_layout(height=280, margin=dict(l=40, r=20, t=40, b=40), legend=dict(orientation="h", y=-0.3),
-                      title=dict(text="Loss parts" + share, x=0.5, xanchor="center", font=dict(size=14, color="#6b7280")),
+                      title=dict(text=title, x=0.5, xanchor="center", font=dict(size=14, color="#6b7280")),
                       uirevision="loss-parts")
     return fig
 
@@ -167,14 +173,14 @@ def confusion_figure(conf: dict[str, Any], normalised: bool = False) -> go.Figur
     text = [[f"{v:.2f}" if normalised else str(v) for v in row] for row in z]
     fig = go.Figure(go.Heatmap(
         z=z, x=labels, y=labels, text=text, texttemplate="%{text}", colorscale="Blues",
-        hovertemplate="true %{y} → predicted %{x}: %{text}<extra></extra>", showscale=False,
+        hovertemplate=_("true %{y} → predicted %{x}: %{text}") + "<extra></extra>", showscale=False,
     ))
     n = len(labels)
     fig.update_layout(
         height=min(900, 140 + 42 * n), margin=dict(l=60, r=20, t=40, b=60),
-        xaxis=dict(title="predicted", type="category", side="bottom"),
-        yaxis=dict(title="true", type="category", autorange="reversed"),
-        title="Confusion matrix" + (" (row-normalised)" if normalised else " (counts)"),
+        xaxis=dict(title=_("predicted"), type="category", side="bottom"),
+        yaxis=dict(title=_("true"), type="category", autorange="reversed"),
+        title=_("Confusion matrix (row-normalised)") if normalised else _("Confusion matrix (counts)"),
     )
     return fig
 
@@ -188,8 +194,8 @@ def clickable_confusion(fig: go.Figure, conf: Mapping[str, Any]) -> go.Figure:
     """
     labels = [str(x) for x in conf["labels"]]
     matrix = conf["matrix"]
-    xs = [p for _ in labels for p in labels]
-    ys = [t for t in labels for _ in labels]
+    xs = [p for _row in labels for p in labels]
+    ys = [t for t in labels for _col in labels]
     counts = [matrix[i][j] for i in range(len(labels)) for j in range(len(labels))]
     n = max(1, len(labels))
     size = max(12, min(60, int((float(fig.layout.height or 400) - 120) / n * 0.9)))
@@ -197,7 +203,7 @@ def clickable_confusion(fig: go.Figure, conf: Mapping[str, Any]) -> go.Figure:
         x=xs, y=ys, mode="markers", customdata=counts, showlegend=False, name="cells",
         marker=dict(symbol="square", size=size, color="rgba(0,0,0,0)", line=dict(width=0)),
         selected=dict(marker=dict(color="rgba(234,88,12,0.35)")), unselected=dict(marker=dict(opacity=0)),
-        hovertemplate="true %{y} → predicted %{x}: %{customdata}<extra></extra>",
+        hovertemplate=_("true %{y} → predicted %{x}: %{customdata}") + "<extra></extra>",
     ))
     # hoverdistance -1: a click anywhere picks the nearest cell centre, i.e. the cell under the mouse
     fig.update_layout(clickmode="event+select", dragmode=False, hovermode="closest", hoverdistance=-1)
@@ -210,18 +216,19 @@ def clickable_confusion(fig: go.Figure, conf: Mapping[str, Any]) -> go.Figure:
 def groups_figure(groups: Sequence[tuple[str, int]], frozen: int) -> go.Figure:
     """One horizontal stacked bar: each layer group's parameters, grey when frozen."""
     fig = go.Figure()
-    total = sum(n for _, n in groups) or 1
+    total = sum(n for _name, n in groups) or 1
     for i, (name, n) in enumerate(groups):
         is_frozen = i < frozen
         fig.add_bar(
-            y=["body"], x=[n], orientation="h", name=name,
+            y=[_("body")], x=[n], orientation="h", name=name,
             marker=dict(color=_FROZEN if is_frozen else _TRAIN, line=dict(color="white", width=2)),
             text=name if n / total > 0.06 else "", textposition="inside", insidetextanchor="middle",
-            hovertemplate=f"{name}: {human_count(n)} params ({'frozen' if is_frozen else 'trainable'})<extra></extra>",
+            hovertemplate=(_("{name}: {n} params (frozen)") if is_frozen else _("{name}: {n} params (trainable)"))
+            .format(name=name, n=human_count(n)) + "<extra></extra>",
         )
     fig.update_layout(
         barmode="stack", height=110, showlegend=False, margin=dict(l=10, r=10, t=10, b=30),
-        xaxis=dict(title="parameters (grey = frozen, blue = trainable)"), yaxis=dict(visible=False),
+        xaxis=dict(title=_("parameters (grey = frozen, blue = trainable)")), yaxis=dict(visible=False),
         uirevision="groups",
     )
     return fig
@@ -239,7 +246,7 @@ def topk_figure(preds: Sequence[Mapping[str, Any]]) -> go.Figure:
     ))
     fig.update_layout(
         height=max(160, 60 + 38 * len(rows)), margin=dict(l=10, r=20, t=10, b=40),
-        xaxis=dict(range=[0, 1], tickformat=".0%", title="probability"), yaxis=dict(type="category"),
+        xaxis=dict(range=[0, 1], tickformat=".0%", title=_("probability")), yaxis=dict(type="category"),
         uirevision="topk",
     )
     return fig

@@ -14,6 +14,8 @@ from typing import Any, Mapping, Sequence
 
 import plotly.graph_objects as go
 
+from transfer_core.i18n import _
+
 # Shared with the Present story and its decks (transfer_core.present.figures): one figure, drawn everywhere.
 from transfer_core.present.figures import KIND_COLORS, PALETTE, compare_curves_figure, kind_bar_figure
 
@@ -45,14 +47,14 @@ def contributions_figure(names: Sequence[str], values: Sequence[float]) -> go.Fi
         customdata=list(values), hovertemplate="%{y}: %{x:.1%} (αᵢ·‖Pᵢfᵢ(x)‖ = %{customdata:.3g})<extra></extra>",
     ))
     fig.update_layout(height=max(140, 60 + 40 * len(names)), margin=dict(l=10, r=20, t=10, b=40),
-                      xaxis=dict(range=[0, 1], tickformat=".0%", title="share of the fused features"),
+                      xaxis=dict(range=[0, 1], tickformat=".0%", title=_("share of the fused features")),
                       yaxis=dict(type="category", autorange="reversed"), uirevision="contrib")
     return fig
 
 
 def ablation_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     """Validation accuracy of the full fusion model and without each backbone."""
-    labels = ["all backbones" if r["removed"] is None else f"without {r['removed']}" for r in rows]
+    labels = [_("all backbones") if r["removed"] is None else _("without {name}").format(name=r["removed"]) for r in rows]
     colors = ["#16a34a" if r["removed"] is None else ("#dc2626" if r["change"] < 0 else "#94a3b8") for r in rows]
     fig = go.Figure(go.Bar(
         x=labels, y=[r["val_acc"] for r in rows], marker_color=colors,
@@ -60,7 +62,7 @@ def ablation_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
         textposition="auto", hovertemplate="%{x}: %{y:.1%}<extra></extra>",
     ))
     fig.update_layout(height=300, margin=dict(l=40, r=20, t=20, b=40), yaxis=dict(range=[0, 1.05], tickformat=".0%",
-                      title="val accuracy"), xaxis=dict(type="category"), uirevision="ablation")
+                      title=_("val accuracy")), xaxis=dict(type="category"), uirevision="ablation")
     return fig
 
 
@@ -71,11 +73,11 @@ def disagreement_figure(d: Mapping[str, Any]) -> go.Figure:
     fig = go.Figure(go.Heatmap(
         z=z, x=names, y=names, text=[[f"{v:.0%}" for v in row] for row in z], texttemplate="%{text}",
         colorscale="Purples", zmin=0, zmax=max(0.01, max(max(r) for r in z) if z else 0.01), showscale=False,
-        hovertemplate="%{y} right, %{x} wrong: %{text} of the images<extra></extra>",
+        hovertemplate=_("%{y} right, %{x} wrong: %{text} of the images") + "<extra></extra>",
     ))
     fig.update_layout(height=140 + 60 * len(names), margin=dict(l=10, r=20, t=20, b=40),
-                      xaxis=dict(title="… is wrong", type="category"),
-                      yaxis=dict(title="this one is right …", type="category", autorange="reversed"),
+                      xaxis=dict(title=_("… is wrong"), type="category"),
+                      yaxis=dict(title=_("this one is right …"), type="category", autorange="reversed"),
                       uirevision="disagree")
     return fig
 
@@ -92,24 +94,25 @@ def embedding_figure(points: Any, labels: Sequence[int], indices: Sequence[int],
             x=[float(points[i][0]) for i in rows], y=[float(points[i][1]) for i in rows], mode="markers",
             name=str(name), marker=dict(size=7, color=_color(c), line=dict(width=0.5, color="white")),
             customdata=[int(indices[i]) for i in rows],
-            hovertemplate=f"class {name}<br>image #%{{customdata}}<extra></extra>",
+            hovertemplate=_("class {name}").format(name=name) + "<br>" + _("image #%{customdata}") + "<extra></extra>",
         ))
     fig.update_layout(height=400, margin=dict(l=10, r=10, t=40, b=10), title=title, xaxis=dict(visible=False),
-                      yaxis=dict(visible=False), legend=dict(title="class", orientation="h", y=-0.02, yanchor="top"),
+                      yaxis=dict(visible=False), legend=dict(title=_("class"), orientation="h", y=-0.02, yanchor="top"),
                       clickmode="event+select", uirevision=title)
     return fig
 
 
 def lr_finder_figure(result: Mapping[str, Any]) -> go.Figure:
     """Smoothed loss over a log learning-rate axis, the suggestion marked."""
-    fig = go.Figure(go.Scatter(x=result["lrs"], y=result["losses"], mode="lines", name="smoothed loss",
-                               line=dict(color="#2563eb"), hovertemplate="lr %{x:.2e}: loss %{y:.3f}<extra></extra>"))
+    fig = go.Figure(go.Scatter(x=result["lrs"], y=result["losses"], mode="lines", name=_("smoothed loss"),
+                               line=dict(color="#2563eb"),
+                               hovertemplate=_("lr %{x:.2e}: loss %{y:.3f}") + "<extra></extra>"))
     s = result.get("suggested")
     if s:
         fig.add_vline(x=s, line=dict(color="#16a34a", dash="dash"))
         # annotations on a log axis take log10 coordinates (shapes take data values)
-        fig.add_annotation(x=math.log10(s), y=1, yref="paper", text=f" suggested {s:.1e}", showarrow=False,
+        fig.add_annotation(x=math.log10(s), y=1, yref="paper", text=" " + _("suggested {lr:.1e}").format(lr=s), showarrow=False,
                            xanchor="left", yanchor="top", font=dict(color="#16a34a"))
-    fig.update_layout(height=300, margin=dict(l=40, r=20, t=20, b=40), xaxis=dict(type="log", title="learning rate"),
-                      yaxis=dict(title="training loss"), uirevision="lrf")
+    fig.update_layout(height=300, margin=dict(l=40, r=20, t=20, b=40), xaxis=dict(type="log", title=_("learning rate")),
+                      yaxis=dict(title=_("training loss")), uirevision="lrf")
     return fig

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from dashboard.labels import state_label
+from transfer_core.i18n import _, ngettext
+
 __all__ = [
     "count",
     "duration",
@@ -25,7 +28,9 @@ __all__ = [
 
 
 def count(n: int, word: str, plural: str | None = None) -> str:
-    """``count(1, "thread")`` -> "1 thread", ``count(2, "thread")`` -> "2 threads"."""
+    """``count(1, "thread")`` -> "1 thread", ``count(2, "thread")`` -> "2 threads".
+
+    English only (the word is a variable): translated text uses ``ngettext`` instead."""
     return f"{n} {word if n == 1 else (plural or word + 's')}"
 
 
@@ -39,7 +44,7 @@ def duration(seconds: float | None, missing: str = "—") -> str:
 
 def eta_suffix(seconds: float | None) -> str:
     """" · ETA m:ss", or "" when there is no estimate yet."""
-    return "" if seconds is None else f" · ETA {duration(seconds)}"
+    return "" if seconds is None else " · " + _("ETA {time}").format(time=duration(seconds))
 
 
 def run_time(status: dict[str, Any]) -> str:
@@ -70,10 +75,10 @@ def human_bytes(n: int) -> str:
 def device_label(kind: str, gpu_name: str = "", gpus: int = 0, threads: int = 1) -> str:
     """The sidebar's device badge: "GPU: <name> (x2)", "Apple MPS" or "CPU · 4 threads"."""
     if kind == "cuda":
-        return f"GPU: {gpu_name}" + (f" (x{gpus})" if gpus > 1 else "")
+        return _("GPU: {name}").format(name=gpu_name) + (f" (x{gpus})" if gpus > 1 else "")
     if kind == "mps":
         return "Apple MPS"
-    return f"CPU · {count(threads, 'thread')}"
+    return ngettext("CPU · {n} thread", "CPU · {n} threads", threads).format(n=threads)
 
 
 def thumb_caption(probs: Sequence[tuple[str, float]]) -> str:
@@ -82,13 +87,14 @@ def thumb_caption(probs: Sequence[tuple[str, float]]) -> str:
 
 
 def _acc(s: Any, fmt: str) -> str:
-    return f" · val acc {s.val_acc:{fmt}}" if s.val_acc is not None else ""
+    return " · " + _("val acc {acc}").format(acc=format(s.val_acc, fmt)) if s.val_acc is not None else ""
+
 
 
 def run_option(s: Any) -> str:
     """A run in the Results picker (any state): "<id> · completed · val acc 0.944 · <name>"."""
     name = f" · {s.name}" if s.name else ""
-    return f"{s.id} · {s.state}{_acc(s, '.3f')}{name}"
+    return f"{s.id} · {state_label(s.state)}{_acc(s, '.3f')}{name}"
 
 
 def run_label(s: Any) -> str:
@@ -104,4 +110,4 @@ def run_title(s: Any, kind: str) -> str:
 
 def weights_run_label(s: Any) -> str:
     """A completed run offered as a backbone's weights source on the Train page."""
-    return f"run · {s.id}{_acc(s, '.3f')}"
+    return _("run · {run_id}").format(run_id=s.id) + _acc(s, ".3f")

@@ -12,6 +12,7 @@ import streamlit as st
 
 from dashboard.formatting import thumb_caption
 from transfer_core import insights as ins
+from transfer_core.i18n import _, ngettext
 
 __all__ = ["PER_ROW", "cell_gallery", "top_losses_gallery"]
 
@@ -24,14 +25,19 @@ def cell_gallery(loaded: Any, bundle: Any, vp: Any, true_idx: int, pred_idx: int
     classes = loaded.classes
     count = int(((vp.labels == int(true_idx)) & (vp.preds == int(pred_idx))).sum())
     imgs = ins.confusion_cell_images(loaded, bundle, true_idx, pred_idx, limit=limit, vp=vp)
-    what = "correct" if true_idx == pred_idx else "mistakes"
+    if true_idx == pred_idx:
+        head = ngettext("**{n} image** of **{true}** predicted as **{pred}** (correct)",
+                        "**{n} images** of **{true}** predicted as **{pred}** (correct)", count)
+    else:
+        head = ngettext("**{n} image** of **{true}** predicted as **{pred}** (mistakes)",
+                        "**{n} images** of **{true}** predicted as **{pred}** (mistakes)", count)
+    head = head.format(n=count, true=classes[true_idx], pred=classes[pred_idx])
+    if count > len(imgs):
+        head = _("{head}, the {shown} most confident shown").format(head=head, shown=len(imgs))
     with st.container(key=key):
-        st.markdown(f"**{count} image{'s' if count != 1 else ''}** of **{classes[true_idx]}** predicted as "
-                    f"**{classes[pred_idx]}** ({what})"
-                    + (f", the {len(imgs)} most confident shown" if count > len(imgs) else "")
-                    + " — captions: the top predicted probabilities")
+        st.markdown(_("{head} — captions: the top predicted probabilities").format(head=head))
         if not imgs:
-            st.caption("No validation image in this cell.")
+            st.caption(_("No validation image in this cell."))
         for row in range(0, len(imgs), PER_ROW):
             cols = st.columns(PER_ROW)
             for col, (img, probs) in zip(cols, imgs[row:row + PER_ROW]):
@@ -46,5 +52,6 @@ def top_losses_gallery(loaded: Any, bundle: Any, vp: Any, k: int = 8, key: str =
         cols = st.columns(k)
         for col, (img, true, pred, loss, prob) in zip(cols, tl):
             col.image(img, width="stretch")
-            col.caption(f"said **{pred}** ({prob:.0%})  \ntrue {true} · loss {loss:.2f}")
+            col.caption(_("said **{pred}** ({prob:.0%})  \ntrue {true} · loss {loss:.2f}").format(
+                pred=pred, prob=prob, true=true, loss=loss))
     return len(tl)

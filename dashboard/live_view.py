@@ -10,7 +10,9 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard.formatting import eta_suffix, run_time
+from dashboard.labels import method_label, state_label
 from dashboard.run_view import RunView, epoch_fraction, run_view, show_notice
+from transfer_core.i18n import _, ngettext
 
 __all__ = ["LIVE_REFRESH_S", "watch"]
 
@@ -20,23 +22,25 @@ LIVE_REFRESH_S = 2.0  # every watching tab costs a rerun per tick: 2 s keeps 5 w
 def _progress(view: RunView) -> None:
     p, state, epochs = view.progress, view.state, max(view.epochs, 1)
     if state == "queued":
-        st.progress(0.0, text="Queued: waiting for the run in front of it to finish")
+        st.progress(0.0, text=_("Queued: waiting for the run in front of it to finish"))
         return
     if state == "running" and (not p or p.get("phase") == "starting"):
-        st.progress(0.0, text="Preparing data and model…")
+        st.progress(0.0, text=_("Preparing data and model…"))
         return
     if state == "running":
-        frac, epoch, _, batch, batches = epoch_fraction({**p, "epochs": epochs})
-        text = f"Epoch {max(epoch, 1)} of {epochs}" + (f" · batch {batch}/{batches}" if batches else " · validating")
+        frac, epoch, _epochs, batch, batches = epoch_fraction({**p, "epochs": epochs})
+        text = _("Epoch {epoch} of {epochs}").format(epoch=max(epoch, 1), epochs=epochs) + " · " + (
+            _("batch {batch}/{batches}").format(batch=batch, batches=batches) if batches else _("validating"))
         head = int((view.config.get("train") or {}).get("head_epochs") or 0)
         if head and max(epoch, 1) <= head:  # the recipe's head warm-up: say why the body is not moving yet
-            text += f" · only the new head trains until epoch {head}, then the body unfreezes"
+            text += " · " + _("only the new head trains until epoch {head}, then the body unfreezes").format(head=head)
         text += eta_suffix(p.get("eta_s"))
         if view.stopping:
-            text = "Stopping at the end of this batch…"
+            text = _("Stopping at the end of this batch…")
     else:
         frac = min(view.epochs_done / epochs, 1.0)
-        text = f"{state.capitalize()} · {view.epochs_done} of {epochs} epochs"
+        text = ngettext("{state} · {done} of {epochs} epoch", "{state} · {done} of {epochs} epochs", epochs).format(
+            state=state_label(state).capitalize(), done=view.epochs_done, epochs=epochs)
     st.progress(frac, text=text)
 
 
@@ -45,31 +49,35 @@ def _final_metrics(view: RunView) -> None:
     last = metrics[-1]
     best = max((m.get("val_acc") or 0.0) for m in metrics)
     c = st.columns(5)
-    c[0].metric("Val acc", f"{last['val_acc']:.1%}", help="Accuracy on the held-out validation images, last epoch")
-    c[1].metric("Best val acc", f"{best:.1%}", help="Best validation accuracy over the epochs")
-    c[2].metric("Val loss", f"{last['val_loss']:.3f}")
-    c[3].metric("Train acc", f"{last['train_acc']:.1%}")
-    c[4].metric("Time", run_time(view.status), help="Wall-clock training time (m:ss)")
+    c[0].metric(_("Val acc"), f"{last['val_acc']:.1%}", help=_("Accuracy on the held-out validation images, last epoch"))
+    c[1].metric(_("Best val acc"), f"{best:.1%}", help=_("Best validation accuracy over the epochs"))
+    c[2].metric(_("Val loss"), f"{last['val_loss']:.3f}")
+    c[3].metric(_("Train acc"), f"{last['train_acc']:.1%}")
+    c[4].metric(_("Time"), run_time(view.status), help=_("Wall-clock training time (m:ss)"))
 
 
 def _draw(rid: str) -> bool:
     """Everything about the watched run; returns whether it is still active."""
     view = run_view(rid)
     cfg, metrics, state = view.config, view.metrics, view.state
-    bbs = " + ".join(f"{b.get('name')} ({b.get('weights')}, freeze {b.get('freeze')})" for b in cfg.get("backbones", []))
-    st.caption(f"Run `{rid}` · {cfg.get('method', '?')} · {bbs} · data {(cfg.get('data') or {}).get('dataset', '?')}")
+    bbs = " + ".join(_("{name} ({weights}, freeze {freeze})").format(name=b.get("name"), weights=b.get("weights"),
+                                                                      freeze=b.get("freeze"))
+                     for b in cfg.get("backbones", []))
+    st.caption(_("Run `{run_id}` · {method} · {backbones} · data {dataset}").format(
+        run_id=rid, method=method_label(cfg.get("method", "?")), backbones=bbs,
+        dataset=(cfg.get("data") or {}).get("dataset", "?")))
     _progress(view)
     if state == "completed" and metrics:
         _final_metrics(view)
     show_notice(view, skip=("running", "queued"))
     if state in ("stopped", "interrupted"):
-        st.page_link("pages/results.py", label="Resume it from the Results page", icon=":material/play_arrow:",
+        st.page_link("pages/results.py", label=_("Resume it from the Results page"), icon=":material/play_arrow:",
                      query_params={"run": rid})
 
     planned = int((cfg.get("train") or {}).get("epochs") or 0) or None
     st.plotly_chart(charts.curves_figure(metrics, epochs=planned), key="train_curves", config={"displayModeBar": False})
     if not metrics:
-        st.caption("The curves fill in as epochs finish (one point per epoch).")
+        st.caption(_("The curves fill in as epochs finish (one point per epoch)."))
     if cfg.get("method") == "distill" and charts.has_loss_parts(metrics):
         weight = (cfg.get("distill") or {}).get("weight")
         st.plotly_chart(charts.loss_parts_figure(metrics, epochs=planned, weight=weight), key="train_loss_parts",
@@ -82,11 +90,11 @@ def _draw(rid: str) -> bool:
         conf = view.run.confusion()
         if conf:
             st.plotly_chart(charts.confusion_figure(conf), key="train_confusion", config={"displayModeBar": False})
-            st.caption("Rows are the true classes, columns the predicted ones: the diagonal is what it got right.")
+            st.caption(_("Rows are the true classes, columns the predicted ones: the diagonal is what it got right."))
             l1, l2 = st.columns(2)
-            l1.page_link("pages/results.py", label="Full results and config", icon=":material/insights:",
+            l1.page_link("pages/results.py", label=_("Full results and config"), icon=":material/insights:",
                          query_params={"run": rid})
-            l2.page_link("pages/predict.py", label="Try the model on an image", icon=":material/image_search:",
+            l2.page_link("pages/predict.py", label=_("Try the model on an image"), icon=":material/image_search:",
                          query_params={"run": rid})
     return view.active
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import streamlit as st
 
+from transfer_core.i18n import _, language, use_language
 from transfer_core.present.figures import build
 from transfer_core.present.notes import load_notes, save_notes
 from transfer_core.present.story import Slide, Story, apply_notes, build_story
@@ -89,13 +90,15 @@ def stamp(subject: Subject) -> tuple[int, ...]:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _story(key: str, runs_root: str, _stamp: tuple[int, ...]) -> Story:  # noqa: ARG001 - _stamp keys the cache
-    return build_story(key, runs_root, with_notes=False)
+def _story(key: str, runs_root: str, _stamp: tuple[int, ...], lang: str) -> Story:  # noqa: ARG001 - _stamp keys the cache
+    """The story in ``lang`` (an argument: the cache keeps one story per language)."""
+    with use_language(lang):
+        return build_story(key, runs_root, with_notes=False)
 
 
 def story_for(subject: Subject) -> Story:
     """The subject's story (cached until its files change) with the presenter's saved edits."""
-    base = _story(subject.key, str(subject.runs_root), stamp(subject))
+    base = _story(subject.key, str(subject.runs_root), stamp(subject), language())
     return apply_notes(base, load_notes(subject.folder))
 
 
@@ -119,7 +122,7 @@ def draw_slide(story: Story, index: int) -> Slide:
     with st.container(key="present_slide"):
         if slide.id == "question":
             with st.container(key="present_question"):
-                st.markdown(f"**THE QUESTION** · {index} / {total}")
+                st.markdown(_("**THE QUESTION** · {index} / {total}").format(index=index, total=total))
                 st.title(md(slide.title), anchor=False)
                 if slide.lead:
                     st.markdown(md(slide.lead))
@@ -172,7 +175,7 @@ def _save(story: Story, slide: Slide, suffix: str, reset: bool = False) -> None:
                    reset_takeaways=slide.id == "takeaways", notes="" if slide.id == "takeaways" else None)
         for k in (tkey, bkey, nkey):
             ss.pop(k, None)
-        ss["present_saved"] = "Back to the computed text."
+        ss["present_saved"] = _("Back to the computed text.")
         return
     title = str(ss.get(tkey, "")).strip()
     titles = {slide.id: "" if title == slide.computed_title else title}
@@ -185,23 +188,24 @@ def _save(story: Story, slide: Slide, suffix: str, reset: bool = False) -> None:
     reset_take = slide.id == "takeaways" and takeaways == story.computed_takeaways
     save_notes(story.folder, story.subject, titles=titles, takeaways=None if reset_take else takeaways,
                notes=notes, reset_takeaways=reset_take)
-    ss["present_saved"] = f"Saved with the subject ({Path(story.folder).name}/present.json): the decks use it too."
+    ss["present_saved"] = _("Saved with the subject ({file}): the decks use it too.").format(
+        file=f"{Path(story.folder).name}/present.json")
 
 
 def edit_form(story: Story, slide: Slide, suffix: str) -> None:
     """Edit this slide's title (and, on the last slide, the takeaways and the presenter's notes)."""
-    with st.expander("Edit this slide", icon=":material/edit:"):
+    with st.expander(_("Edit this slide"), icon=":material/edit:"):
         with st.form(key=f"present_edit_{suffix}_{slide.id}", border=False):
-            st.text_input("Title", value=slide.title, key=f"present_title_{suffix}_{slide.id}")
+            st.text_input(_("Title"), value=slide.title, key=f"present_title_{suffix}_{slide.id}")
             if slide.id == "takeaways":
-                st.text_area("Takeaways, one per line", value="\n".join(slide.bullets), height=180,
+                st.text_area(_("Takeaways, one per line"), value="\n".join(slide.bullets), height=180,
                              key=f"present_take_{suffix}")
-                st.text_area("Your notes (shown under the takeaways)", value=story.presenter_notes, height=100,
+                st.text_area(_("Your notes (shown under the takeaways)"), value=story.presenter_notes, height=100,
                              key=f"present_notes_{suffix}")
             c = st.columns([1, 1, 4])
-            c[0].form_submit_button("Save", key="present_save", type="primary", icon=":material/save:",
+            c[0].form_submit_button(_("Save"), key="present_save", type="primary", icon=":material/save:",
                                     on_click=_save, args=(story, slide, suffix))
-            c[1].form_submit_button("Back to computed", key="present_reset", icon=":material/undo:",
+            c[1].form_submit_button(_("Back to computed"), key="present_reset", icon=":material/undo:",
                                     on_click=_save, args=(story, slide, suffix, True))
         if ss.get("present_saved"):
             st.caption(ss.pop("present_saved"))
@@ -215,16 +219,20 @@ def deck_buttons(story: Story) -> None:
     version = (story.subject, tuple(s.title for s in story.slides), tuple(story.slides[-1].bullets),
                story.presenter_notes)
     cols = st.columns(2)
-    for col, (fmt, label) in zip(cols, (("pptx", "PowerPoint (.pptx)"), ("html", "HTML deck (one offline file)"))):
+    labels = {"pptx": (_("Download PowerPoint (.pptx)"), _("Build PowerPoint (.pptx)")),
+              "html": (_("Download HTML deck (one offline file)"), _("Build HTML deck (one offline file)"))}
+    for col, fmt in zip(cols, ("pptx", "html")):
+        download, build_label = labels[fmt]
         with col:
             held = ss.get(f"present_deck_{fmt}")
             if held and held[0] == version:
-                st.download_button(f"Download {label}", data=held[1], file_name=held[2], mime=MIME[fmt],
+                st.download_button(download, data=held[1], file_name=held[2], mime=MIME[fmt],
                                    key=f"present_dl_{fmt}", icon=":material/download:", type="primary")
                 continue
-            if st.button(f"Build {label}", key=f"present_build_{fmt}", icon=":material/slideshow:"):
+            if st.button(build_label, key=f"present_build_{fmt}", icon=":material/slideshow:"):
                 try:
-                    with st.spinner("Drawing the charts and writing the deck…" if fmt == "pptx" else "Writing the deck…"):
+                    with st.spinner(_("Drawing the charts and writing the deck…") if fmt == "pptx"
+                                    else _("Writing the deck…")):
                         path = write_deck(story, fmt)
                 except (RenderError, ValueError) as exc:
                     st.error(str(exc).splitlines()[0], icon=":material/error:")

@@ -16,6 +16,8 @@ from typing import Any
 import streamlit as st
 
 from dashboard.state import job_manager, run_store
+from transfer_core.i18n import _
+from transfer_core.run_messages import status_text
 from transfer_core.runs import Run, RunSummary
 
 __all__ = ["RunView", "run_view", "epoch_fraction", "show_notice", "run_file", "ACTIVE_STATES"]
@@ -50,7 +52,8 @@ class RunView:
 
     @property
     def message(self) -> str:
-        return str(self.status.get("message") or "")
+        """The run's stored message (English on disk) in the session's language where it is one of the project's own."""
+        return status_text(self.status.get("message") or "")
 
     @functools.cached_property
     def summary(self) -> RunSummary:
@@ -59,15 +62,19 @@ class RunView:
         return s
 
     def notice(self) -> tuple[str, str] | None:
-        """(level, text) of the message an ended or waiting run deserves; None for completed and running."""
+        """(level, text) of the message an ended or waiting run deserves; None for completed and running.
+        The text is in the session's language, the run's stored message too where it is one of the
+        project's own (:func:`transfer_core.run_messages.status_text`); others are shown as recorded."""
         if self.state == "failed":
-            return "error", f"**Failed:** {self.message or 'no message recorded'}"
-        if self.state in ("interrupted", "stopped"):
-            return "warning", f"**{self.state.capitalize()}:** {self.message}"
+            return "error", _("**Failed:** {message}").format(message=self.message or _("no message recorded"))
+        if self.state == "interrupted":
+            return "warning", _("**Interrupted:** {message}").format(message=self.message)
+        if self.state == "stopped":
+            return "warning", _("**Stopped:** {message}").format(message=self.message)
         if self.state == "queued":
-            return "info", "This run is queued: it starts when the run in front of it has finished."
+            return "info", _("This run is queued: it starts when the run in front of it has finished.")
         if self.state == "running":
-            return "info", "This run is running."
+            return "info", _("This run is running.")
         return None
 
 

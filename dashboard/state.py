@@ -15,6 +15,7 @@ import streamlit as st
 
 from dashboard.formatting import device_label
 from transfer_core.jobs import JobManager
+from transfer_core.i18n import _
 from transfer_core.runs import Run, RunStore
 
 __all__ = [
@@ -70,7 +71,7 @@ def finished_runs_or_stop(pick_key: str) -> dict[str, Any]:
     """
     finished = {s.id: s for s in run_store().finished()}
     if not finished:
-        st.info("No completed run yet. Train one on the Train page, then come back here.", icon=":material/info:")
+        st.info(_("No completed run yet. Train one on the Train page, then come back here."), icon=":material/info:")
         st.stop()
     watched = selected_run_id()
     if st.session_state.get(pick_key) not in finished:

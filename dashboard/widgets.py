@@ -23,6 +23,7 @@ from typing import Any
 from transfer_core.backbones import WeightsError, build_body, get_backbone, load_state_into_body, load_weights_file
 from transfer_core.config import data_roots, runs_dir
 from transfer_core.data import DataError, dataset_classes, list_dataset_choices, safe_extract_zip
+from transfer_core.i18n import _
 
 __all__ = [
     "ZIP_UPLOAD_MAX_MB",
@@ -66,7 +67,7 @@ def uploads_dir() -> Path:
     """<first data root>/uploads: where uploaded zips and their extracted folders live."""
     roots = data_roots()
     if not roots:
-        raise DataError("no data folder is configured (TRANSFER_LAB_DATA is empty)")
+        raise DataError(_("no data folder is configured (TRANSFER_LAB_DATA is empty)"))
     return roots[0] / UPLOADS
 
 
@@ -109,9 +110,11 @@ def import_zip(filename: str, data: bytes) -> str:
     """
     shown = Path(str(filename)).name or "upload.zip"
     if len(data) > ZIP_UPLOAD_MAX_MB * 1024 * 1024:
-        raise DataError(f"{shown} is {len(data) / 1024**2:.0f} MB, more than the {ZIP_UPLOAD_MAX_MB} MB upload limit")
+        raise DataError(_("{file} is {size:.0f} MB, more than the {limit} MB upload limit").format(
+            file=shown, size=len(data) / 1024**2, limit=ZIP_UPLOAD_MAX_MB))
     if not data or not zipfile.is_zipfile(io.BytesIO(data)):
-        raise DataError(f"{shown} is not a zip file: upload a .zip with one folder of images per class")
+        raise DataError(_("{file} is not a zip file: upload a .zip with one folder of images per class").format(
+            file=shown))
     folder = uploads_dir()
     folder.mkdir(parents=True, exist_ok=True)
     stem = safe_name(Path(shown).stem)
@@ -123,7 +126,7 @@ def import_zip(filename: str, data: bytes) -> str:
     final: Path | None = None
     try:
         tmp.write_bytes(data)
-        for _ in range(100):  # link() refuses to replace: two sessions never get one name
+        for _attempt in range(100):  # link() refuses to replace: two sessions never get one name
             final = folder / f"{_unique_stem(folder, stem)}.zip"
             try:
                 os.link(tmp, final)
@@ -131,17 +134,15 @@ def import_zip(filename: str, data: bytes) -> str:
             except FileExistsError:
                 continue
         else:  # pragma: no cover
-            raise DataError(f"could not find a free name for {shown} in {folder}")
+            raise DataError(_("could not find a free name for {file} in {folder}").format(file=shown, folder=folder))
         dest = final.with_suffix("")
         try:
             safe_extract_zip(final, dest, ZIP_EXTRACT_MAX_BYTES, ZIP_MAX_MEMBERS)
             name = f"{UPLOADS}/{final.name}"
             classes = dataset_classes(name)
             if len(classes) < 2:
-                raise DataError(
-                    f"{shown} needs at least 2 class folders with images, found {len(classes)}"
-                    " — put each class's images in its own sub-folder"
-                )
+                raise DataError(_("{file} needs at least 2 class folders with images, found {n} — put each class's "
+                                  "images in its own sub-folder").format(file=shown, n=len(classes)))
         except BaseException as exc:
             if dest.is_dir():
                 shutil.rmtree(dest, ignore_errors=True)
@@ -151,7 +152,8 @@ def import_zip(filename: str, data: bytes) -> str:
             raise
         return name
     except OSError as exc:
-        raise DataError(f"cannot save {shown} in {folder}: {exc.strerror or exc}") from None
+        raise DataError(_("cannot save {file} in {folder}: {error}").format(
+            file=shown, folder=folder, error=exc.strerror or exc)) from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -200,9 +202,10 @@ def import_weights(filename: str, data: bytes, backbone: str) -> Path:
     """
     shown = Path(str(filename)).name or "weights.pt"
     if len(data) > WEIGHTS_UPLOAD_MAX_MB * 1024 * 1024:
-        raise WeightsError(f"{shown} is {len(data) / 1024**2:.0f} MB, more than the {WEIGHTS_UPLOAD_MAX_MB} MB upload limit")
+        raise WeightsError(_("{file} is {size:.0f} MB, more than the {limit} MB upload limit").format(
+            file=shown, size=len(data) / 1024**2, limit=WEIGHTS_UPLOAD_MAX_MB))
     if not data:
-        raise WeightsError(f"{shown} is empty")
+        raise WeightsError(_("{file} is empty").format(file=shown))
     spec = get_backbone(backbone)
     folder = weights_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -213,7 +216,7 @@ def import_weights(filename: str, data: bytes, backbone: str) -> Path:
             state = load_weights_file(tmp)
         except WeightsError as exc:  # name the user's file, not our temp file
             raise WeightsError(str(exc).replace(str(tmp), shown)) from None
-        load_state_into_body(build_body(spec.name), spec, state, f"file {shown}")
+        load_state_into_body(build_body(spec.name), spec, state, _("file {name}").format(name=shown))
         stem = safe_name(Path(shown).stem, default="weights")
         if not stem.startswith(spec.name):
             stem = f"{spec.name}-{stem}"
@@ -234,6 +237,7 @@ def import_weights(filename: str, data: bytes, backbone: str) -> Path:
         os.replace(tmp, final)
         return final
     except OSError as exc:
-        raise WeightsError(f"cannot save {shown} in {folder}: {exc.strerror or exc}") from None
+        raise WeightsError(_("cannot save {file} in {folder}: {error}").format(
+            file=shown, folder=folder, error=exc.strerror or exc)) from None
     finally:
         tmp.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping, Sequence
 import streamlit as st
 
 from dashboard.charts import lr_finder_figure
+from transfer_core.i18n import _
 
 __all__ = ["cell_from_selection", "point_from_selection", "lr_finder_panel", "train_lr_finder"]
 
@@ -76,29 +77,30 @@ def lr_finder_panel(cfg: Any, key: str = "lrf", on_use: Callable[[float], None] 
     store = st.session_state.setdefault(f"{key}_results", {})
     ck = _cfg_key(cfg)
     cols = st.columns([1, 3])
-    clicked = cols[0].button("Find a learning rate", key=f"{key}_run", icon=":material/troubleshoot:",
-                             help="Trains a throw-away copy for ~100 batches while the learning rate grows from "
-                                  "1e-7 to 10, and picks where the loss falls fastest.")
-    cols[1].caption("A quick range test (fastai's lr_find): seeded, leaves the model and the run store untouched.")
+    clicked = cols[0].button(_("Find a learning rate"), key=f"{key}_run", icon=":material/troubleshoot:",
+                             help=_("Trains a throw-away copy for ~100 batches while the learning rate grows from "
+                                    "1e-7 to 10, and picks where the loss falls fastest."))
+    cols[1].caption(_("A quick range test (fastai's lr_find): seeded, leaves the model and the run store untouched."))
     if clicked:
         from transfer_core.training.lr_finder import find_lr
 
         try:
-            with st.spinner("Running the learning-rate range test…"):
+            with st.spinner(_("Running the learning-rate range test…")):
                 store[ck] = find_lr(cfg)
         except (ConfigError, DataError, WeightsError, ValueError) as exc:
-            st.error(f"Learning-rate finder: {exc}", icon=":material/error:")
+            st.error(_("Learning-rate finder: {error}").format(error=exc), icon=":material/error:")
             return None
     res = store.get(ck)
     if not res:
         return None
     m = st.columns(3)
-    m[0].metric("Suggested learning rate", f"{res['suggested']:.1e}" if res.get("suggested") else "—")
-    m[1].metric("Current learning rate", f"{cfg.train.lr:.1e}")
-    m[2].metric("Batches tried", f"{res['iterations']}")
+    m[0].metric(_("Suggested learning rate"), f"{res['suggested']:.1e}" if res.get("suggested") else "—")
+    m[1].metric(_("Current learning rate"), f"{cfg.train.lr:.1e}")
+    m[2].metric(_("Batches tried"), f"{res['iterations']}")
     st.plotly_chart(lr_finder_figure(res), key=f"{key}_chart", config={"displayModeBar": False})
     if on_use is not None and res.get("suggested"):
-        st.button(f"Use {res['suggested']:.1e}", key=f"{key}_use", on_click=on_use, args=(float(res["suggested"]),),
+        st.button(_("Use {lr:.1e}").format(lr=res["suggested"]), key=f"{key}_use", on_click=on_use,
+                  args=(float(res["suggested"]),),
                   icon=":material/check:")
     return res.get("suggested")
 
@@ -115,14 +117,14 @@ def train_lr_finder(cfg_dict: Mapping[str, Any], lr_key: str = "lr", key: str = 
         st.session_state[lr_key] = lr
         st.session_state[f"{key}_used"] = lr
 
-    with st.expander("Learning-rate finder", icon=":material/troubleshoot:",
+    with st.expander(_("Learning-rate finder"), icon=":material/troubleshoot:",
                      expanded=bool(st.session_state.get(f"{key}_results"))):
         try:
             cfg = validate(from_dict(dict(cfg_dict)))
         except (ConfigError, ValueError) as exc:
-            st.caption(f"Fix the settings first: {exc}")
+            st.caption(_("Fix the settings first: {error}").format(error=exc))
             return
         lr_finder_panel(cfg, key=key, on_use=_use)
         used = st.session_state.pop(f"{key}_used", None)
         if used is not None:
-            st.success(f"Learning rate set to {used:.1e}.", icon=":material/check:")
+            st.success(_("Learning rate set to {lr:.1e}.").format(lr=used), icon=":material/check:")

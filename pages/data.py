@@ -16,21 +16,22 @@ from dashboard import widgets as w
 from dashboard.state import draft_config, set_draft
 from transfer_core.config import ConfigError, DataConfig
 from transfer_core.data import DataError, build_data, dataset_classes, resolve_dataset_path, sample_grid
+from transfer_core.i18n import N_, _, language
 
 SIZES = [16, 24, 28, 32, 48, 64, 96, 128, 160, 224]
 PREVIEW_MAX_SIZE = 96  # thumbnails are built at most this big, whatever the training size
 GRID_PER_CLASS = 8
 GRID_MAX_CLASSES = 12
 ABOUT = {
-    "digits": "1,797 handwritten digits, 8×8 px (scikit-learn)",
-    "mnist5k": "5,000 MNIST digits, 28×28 px",
-    "shapes": "synthetic coloured shapes, 720 images",
+    "digits": N_("1,797 handwritten digits, 8×8 px (scikit-learn)"),
+    "mnist5k": N_("5,000 MNIST digits, 28×28 px"),
+    "shapes": N_("synthetic coloured shapes, 720 images"),
 }
 KIND_TEXT = {
-    "built-in": "built-in",
-    "torchvision": "torchvision · downloads on first use",
-    "folder": "folder in the data root",
-    "upload": "uploaded zip",
+    "built-in": N_("built-in"),
+    "torchvision": N_("torchvision · downloads on first use"),
+    "folder": N_("folder in the data root"),
+    "upload": N_("uploaded zip"),
 }
 
 
@@ -48,8 +49,9 @@ def _stamp(dataset: str, kind: str) -> int:
         return -1
 
 
+# The cached listing and preview hold the core's error and warning texts: keyed by language too.
 @st.cache_data(show_spinner=False, max_entries=32)
-def _classes(dataset: str, stamp: int) -> dict[str, Any]:
+def _classes(dataset: str, stamp: int, lang: str) -> dict[str, Any]:
     try:
         return {"classes": dataset_classes(dataset)}
     except (DataError, ConfigError, ValueError) as exc:
@@ -58,7 +60,8 @@ def _classes(dataset: str, stamp: int) -> dict[str, Any]:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _preview(
-    dataset: str, classes: tuple[str, ...] | None, train_per_class: int | None, val_fraction: float, size: int, stamp: int
+    dataset: str, classes: tuple[str, ...] | None, train_per_class: int | None, val_fraction: float, size: int, stamp: int,
+    lang: str,
 ) -> dict[str, Any]:
     """Counts and thumbnails for these settings; errors are returned (and cached) as text."""
     cfg = DataConfig(
@@ -87,8 +90,9 @@ def _preview(
     }
 
 
-st.title("Data")
-st.caption("Choose the images to learn from, look at them, and set the classes and examples per class used for training.")
+st.title(_("Data"))
+st.caption(_("Choose the images to learn from, look at them, and set the classes and examples per class used for "
+             "training."))
 
 draft = draft_config()
 ss = st.session_state
@@ -105,22 +109,22 @@ pick_col, upload_col = st.columns([3, 2], gap="large")
 # The upload is handled before the dataset box is drawn so a fresh upload can select itself.
 with upload_col:
     with st.container(border=True):
-        st.markdown("**Your own images**")
+        st.markdown("**" + _("Your own images") + "**")
         up = st.file_uploader(
-            "Zip with one folder of images per class",
+            _("Zip with one folder of images per class"),
             type=["zip"],
             key="zip_upload",
             max_upload_size=w.ZIP_UPLOAD_MAX_MB,
-            help=(
-                f"e.g. pets.zip → cat/*.jpg, dog/*.jpg. Up to {w.ZIP_UPLOAD_MAX_MB} MB, expanding to at most "
-                f"{w.ZIP_EXTRACT_MAX_BYTES // 1024**3} GB; saved in the data folder under '{w.UPLOADS}/'."
-            ),
+            help=_(
+                "e.g. pets.zip → cat/*.jpg, dog/*.jpg. Up to {mb} MB, expanding to at most {gb} GB; saved in the "
+                "data folder under '{folder}/'."
+            ).format(mb=w.ZIP_UPLOAD_MAX_MB, gb=w.ZIP_EXTRACT_MAX_BYTES // 1024**3, folder=w.UPLOADS),
         )
         if up is not None:
             done = ss.setdefault("_zip_imports", {})
             if up.file_id not in done:
                 try:
-                    with st.spinner(f"Checking and extracting {up.name}…"):
+                    with st.spinner(_("Checking and extracting {file}…").format(file=up.name)):
                         name = w.import_zip(up.name, up.getvalue())
                     done[up.file_id] = ("ok", name)
                     options[name] = "upload"
@@ -129,27 +133,28 @@ with upload_col:
                     done[up.file_id] = ("error", str(exc))
             status, text = done[up.file_id]
             if status == "ok":
-                st.success(f"Imported as **{text}**", icon=":material/check_circle:")
+                st.success(_("Imported as **{name}**").format(name=text), icon=":material/check_circle:")
             else:
                 st.error(text, icon=":material/error:")
 
 with pick_col:
     dataset = st.selectbox(
-        "Dataset",
+        _("Dataset"),
         list(options),
         key="dataset",
-        format_func=lambda v: f"{v}  ·  {KIND_TEXT.get(options.get(v, ''), '')}",
+        format_func=lambda v: f"{v}  ·  {_(KIND_TEXT[options[v]]) if options.get(v) in KIND_TEXT else ''}",
     )
     kind = options.get(dataset, "folder")
     if dataset in ABOUT:
-        st.caption(ABOUT[dataset])
+        st.caption(_(ABOUT[dataset]))
     elif kind == "torchvision":
-        st.caption(f"The official training split of {dataset}, kept in the data folder under torchvision/{dataset}.")
+        st.caption(_("The official training split of {dataset}, kept in the data folder under torchvision/{dataset}.")
+                   .format(dataset=dataset))
     else:
-        st.caption("Each sub-folder is a class; unreadable files are skipped and counted.")
+        st.caption(_("Each sub-folder is a class; unreadable files are skipped and counted."))
 
     stamp = _stamp(dataset, kind)
-    listing = _classes(dataset, stamp)
+    listing = _classes(dataset, stamp, language())
     if "error" in listing:
         st.error(listing["error"], icon=":material/error:")
         st.stop()
@@ -165,12 +170,12 @@ with pick_col:
     ss.setdefault("image_size", int(draft.get("image_size") or 32))
 
     chosen = st.multiselect(
-        f"Classes ({len(all_classes)} available)",
+        _("Classes ({n} available)").format(n=len(all_classes)),
         all_classes,
         key="classes",
-        help="Train on a subset: fewer classes train faster and make cleaner demos.",
+        help=_("Train on a subset: fewer classes train faster and make cleaner demos."),
     )
-    classes_err = "Pick at least two classes." if len(chosen) < 2 else None
+    classes_err = _("Pick at least two classes.") if len(chosen) < 2 else None
     if classes_err:
         st.error(classes_err, icon=":material/error:")
 
@@ -178,45 +183,47 @@ with pick_col:
 
 c1, c2, c3 = st.columns(3)
 tpc = c1.number_input(
-    "Training images per class (few-shot)",
+    _("Training images per class (few-shot)"),
     min_value=0, max_value=100_000, step=5, key="train_per_class",
-    help="0 = use every training image. Small numbers show how transfer learning copes with few examples.",
+    help=_("0 = use every training image. Small numbers show how transfer learning copes with few examples."),
 )
 val_fraction = c2.slider(
-    "Validation share", min_value=0.05, max_value=0.5, step=0.05, key="val_fraction",
-    help="Share of each class held out to measure accuracy. The same images whatever the few-shot size.",
+    _("Validation share"), min_value=0.05, max_value=0.5, step=0.05, key="val_fraction",
+    help=_("Share of each class held out to measure accuracy. The same images whatever the few-shot size."),
 )
 size = c3.select_slider(
-    "Image size (px)", sorted({*SIZES, int(ss["image_size"])}), key="image_size",
-    help="Images are resized to this square side.",
+    _("Image size (px)"), sorted({*SIZES, int(ss["image_size"])}), key="image_size",
+    help=_("Images are resized to this square side."),
 )
 
 if classes_err:
     st.stop()
 
 subset = None if chosen == all_classes else tuple(chosen)
-preview_args = (dataset, subset, int(tpc) or None, round(float(val_fraction), 4), min(int(size), PREVIEW_MAX_SIZE), stamp)
+preview_args = (dataset, subset, int(tpc) or None, round(float(val_fraction), 4), min(int(size), PREVIEW_MAX_SIZE), stamp,
+                language())
 
 if kind == "torchvision" and dataset not in ss.setdefault("_tv_loaded", set()):
     st.info(
-        f"**{dataset}** is read from the data folder, or downloaded there the first time (needs internet).",
+        _("**{dataset}** is read from the data folder, or downloaded there the first time (needs internet).").format(
+            dataset=dataset),
         icon=":material/info:",
     )
-    if st.button(f"Load {dataset}", key="data_load_tv", type="primary"):
+    if st.button(_("Load {dataset}").format(dataset=dataset), key="data_load_tv", type="primary"):
         ss["_tv_loaded"].add(dataset)
         st.rerun()
     st.stop()
 
-with st.spinner(f"Loading {dataset}…"):
+with st.spinner(_("Loading {dataset}…").format(dataset=dataset)):
     pv = _preview(*preview_args)
 if "error" in pv:
     err_col, btn_col = st.columns([5, 1])
     err_col.error(pv["error"], icon=":material/error:")
-    if btn_col.button("Try again", key="data_retry"):
+    if btn_col.button(_("Try again"), key="data_retry"):
         _preview.clear()
         _classes.clear()
         st.rerun()
-    st.caption("These settings are not saved for the Train page until the data loads.")
+    st.caption(_("These settings are not saved for the Train page until the data loads."))
     st.stop()
 
 set_draft(
@@ -230,41 +237,45 @@ set_draft(
 train_counts, val_counts = pv["train_counts"], pv["val_counts"]
 n_train, n_val = sum(train_counts.values()), sum(val_counts.values())
 m1, m2, m3, m4 = st.columns(4)
-m1.metric("Classes", len(pv["classes"]))
-m2.metric("Training images", f"{n_train:,}")
-m3.metric("Validation images", f"{n_val:,}")
-m4.metric("Skipped files", pv["skipped"], help="Files that could not be read as images.")
+m1.metric(_("Classes"), len(pv["classes"]))
+m2.metric(_("Training images"), f"{n_train:,}")
+m3.metric(_("Validation images"), f"{n_val:,}")
+m4.metric(_("Skipped files"), pv["skipped"], help=_("Files that could not be read as images."))
 
 for msg in pv["warnings"]:
     st.warning(msg, icon=":material/warning:")
 if pv["skipped_files"]:
-    with st.expander(f"Skipped files ({pv['skipped']})"):
+    with st.expander(_("Skipped files ({n})").format(n=pv["skipped"])):
         st.code("\n".join(pv["skipped_files"]), language=None)
 
 grid_col, chart_col = st.columns([3, 2], gap="large")
 with chart_col:
-    st.subheader("Images per class")
+    st.subheader(_("Images per class"))
     st.plotly_chart(charts.counts_figure(train_counts, val_counts), key="data_counts_chart", width="stretch")
+    used_classes = (_("all {n} classes").format(n=len(all_classes)) if subset is None
+                    else _("{n} classes").format(n=len(subset)))
+    used_images = _("all images") if not tpc else _("{n} per class").format(n=int(tpc))
     st.success(
-        f"Used by the Train page: **{dataset}**, "
-        f"{'all ' + str(len(all_classes)) if subset is None else len(subset)} classes, "
-        f"{'all images' if not tpc else f'{int(tpc)} per class'}, {int(size)} px.",
+        _("Used by the Train page: **{dataset}**, {classes}, {images}, {size} px.").format(
+            dataset=dataset, classes=used_classes, images=used_images, size=int(size)),
         icon=":material/check_circle:",
     )
 with grid_col:
     shown_size = min(int(size), PREVIEW_MAX_SIZE)
-    st.subheader("Samples")
+    st.subheader(_("Samples"))
     st.caption(
-        f"What the model sees: {shown_size}×{shown_size} px"
-        + (f" (training uses {int(size)} px)" if shown_size != int(size) else "")
+        _("What the model sees: {shown}×{shown} px").format(shown=shown_size) if shown_size == int(size)
+        else _("What the model sees: {shown}×{shown} px (training uses {size} px)").format(shown=shown_size,
+                                                                                            size=int(size))
     )
     for name, imgs in pv["grid"].items():
         lab, pics = st.columns([1.7, 6], vertical_alignment="center")
         lab.markdown(f"**{name}**")
-        lab.caption(f"{train_counts.get(name, 0)} train · {val_counts.get(name, 0)} val")
+        lab.caption(_("{train} train · {val} val").format(train=train_counts.get(name, 0),
+                                                          val=val_counts.get(name, 0)))
         if imgs:
             pics.image(imgs, width=48)
         else:
-            pics.caption("no images")
+            pics.caption(_("no images"))
     if len(pv["classes"]) > len(pv["grid"]):
-        st.caption(f"…and {len(pv['classes']) - len(pv['grid'])} more classes.")
+        st.caption(_("…and {n} more classes.").format(n=len(pv["classes"]) - len(pv["grid"])))

@@ -14,6 +14,7 @@ import streamlit as st
 
 from dashboard import experiments as ex
 from dashboard.sweep_state import sweep_jobs
+from transfer_core.i18n import N_, _, ngettext
 from transfer_core.paths import runs_dir
 from transfer_core.sweeps import builtin, timing
 from transfer_core.sweeps.folder import read_state, sweep_dir
@@ -22,18 +23,20 @@ from transfer_core.sweeps.spec import SweepSpec, load_sweep
 ss = st.session_state
 CUSTOM = "custom"
 CHOICES = [*builtin.EXPERIMENTS, CUSTOM]
+SIZE_NAMES = {"default": N_("Default size"), "quick": N_("Quick (a live class)"), CUSTOM: N_("This sweep")}
+SIZE_WORDS = {"default": N_("default size"), "quick": N_("quick size")}
 
-st.title("Experiments")
-st.caption("One run is one draw: with few labels another seed can move accuracy by 10 points or more. An "
-           "experiment repeats a question over seeds and settings and answers with the mean, its 95 % interval "
-           "and how often one variant beats another on the same split.")
+st.title(_("Experiments"))
+st.caption(_("One run is one draw: with few labels another seed can move accuracy by 10 points or more. An "
+             "experiment repeats a question over seeds and settings and answers with the mean, its 95 % interval "
+             "and how often one variant beats another on the same split."))
 
 _wanted = st.query_params.get("exp")  # a link (?exp=labels) preselects once per link
 if _wanted in CHOICES and ss.get("_exp_link") != _wanted:
     ss["_exp_link"] = _wanted
     ss["exp_pick"] = _wanted
-choice = st.selectbox("Experiment", CHOICES, key="exp_pick",
-                      format_func=lambda c: "Custom sweep (YAML)" if c == CUSTOM else builtin.EXPERIMENTS[c].title)
+choice = st.selectbox(_("Experiment"), CHOICES, key="exp_pick",
+                      format_func=lambda c: _("Custom sweep (YAML)") if c == CUSTOM else builtin.EXPERIMENTS[c].title)
 if st.query_params.get("exp") != choice:
     st.query_params["exp"] = choice
     ss["_exp_link"] = choice
@@ -44,11 +47,11 @@ specs: dict[str, SweepSpec] = {}  # size (or "custom") -> spec
 kind: str | None = choice if choice != CUSTOM else None
 
 if choice == CUSTOM:
-    st.caption("A base config, axes and seeds; the grid is the product of the axes, times the seeds. Start from a "
-               "built-in experiment's YAML and edit it.")
+    st.caption(_("A base config, axes and seeds; the grid is the product of the axes, times the seeds. Start from a "
+                 "built-in experiment's YAML and edit it."))
     if "exp_yaml" not in ss:
         ss["exp_yaml"] = builtin.spec_yaml("labels", "quick")
-    st.text_area("Sweep YAML", key="exp_yaml", height=380)
+    st.text_area(_("Sweep YAML"), key="exp_yaml", height=380)
     try:
         specs[CUSTOM] = load_sweep(ss["exp_yaml"], base_dir=Path.cwd())
     except Exception as exc:  # noqa: BLE001 - anything wrong with the text is one line; the text stays
@@ -69,8 +72,8 @@ else:
 def _shape(spec: SweepSpec) -> str:
     parts = [str(len(v)) for v in spec.axis_labels().values()]
     if spec.is_search:
-        parts = [f"{spec.n_search} sampled points"]
-    seeds = "one seed" if len(spec.seeds) == 1 else f"{len(spec.seeds)} seeds"
+        parts = [ngettext("{n} sampled point", "{n} sampled points", spec.n_search).format(n=spec.n_search)]
+    seeds = _("one seed") if len(spec.seeds) == 1 else ngettext("{n} seed", "{n} seeds", len(spec.seeds)).format(n=len(spec.seeds))
     return " × ".join(parts + [seeds])
 
 
@@ -97,22 +100,28 @@ cols = st.columns(len(specs)) if specs else []
 for col, (size, spec) in zip(cols, specs.items()):
     path, state = _folder_state(spec)
     with col, st.container(border=True):
-        name = {"default": "Default size", "quick": "Quick (a live class)", CUSTOM: "This sweep"}[size]
         pending = timing.before_pending(spec, root)  # reads the run store once
         est = timing.estimate_s(spec, include_before=False) + sum(timing.trial_seconds(b) for b in pending)
-        st.markdown(f"**{name}** · {spec.n_trials} trials ({_shape(spec)})")
-        noun = "source run" if all(str(b.get("name", "")).startswith("source") for b in pending) else "run"
-        runs = f"{len(pending)} {noun}{'s' if len(pending) > 1 else ''}"  # compress: the source and its teacher
-        note = f" (includes {runs} trained first, once)" if pending else ""
-        st.caption(f"Estimated time on a 2-core CPU: {ex.minutes(est)}{note}")
+        st.markdown(_("**{name}** · {n} trials ({shape})").format(name=_(SIZE_NAMES[size]), n=spec.n_trials,
+                                                                  shape=_shape(spec)))
+        k = len(pending)  # compress: the source and its teacher
+        if not pending:
+            note = _("Estimated time on a 2-core CPU: {time}")
+        elif all(str(b.get("name", "")).startswith("source") for b in pending):
+            note = ngettext("Estimated time on a 2-core CPU: {time} (includes {n} source run trained first, once)",
+                            "Estimated time on a 2-core CPU: {time} (includes {n} source runs trained first, once)", k)
+        else:
+            note = ngettext("Estimated time on a 2-core CPU: {time} (includes {n} run trained first, once)",
+                            "Estimated time on a 2-core CPU: {time} (includes {n} runs trained first, once)", k)
+        st.caption(note.format(time=ex.minutes(est), n=k))
         running_here = active is not None and active == path
         if running_here:
-            st.button("Running…", key=f"exp_start_{size}", disabled=True, width="stretch")
+            st.button(_("Running…"), key=f"exp_start_{size}", disabled=True, width="stretch")
         elif state == "completed":
-            st.button("Completed: results below", key=f"exp_start_{size}", disabled=True, width="stretch")
-        elif st.button("Resume" if state in ("stopped", "failed", "running") else "Start", key=f"exp_start_{size}",
+            st.button(_("Completed: results below"), key=f"exp_start_{size}", disabled=True, width="stretch")
+        elif st.button(_("Resume") if state in ("stopped", "failed", "running") else _("Start"), key=f"exp_start_{size}",
                        type="primary", disabled=active is not None, width="stretch",
-                       help="One sweep runs at a time: stop the running one first" if active is not None else None):
+                       help=_("One sweep runs at a time: stop the running one first") if active is not None else None):
             _start(spec, size)
 
 # which sweep folder to show: the running one of this choice, else the last one started here, else the newest
@@ -121,15 +130,18 @@ existing = {size: sweep_dir(spec, root) for size, spec in specs.items()
 if active is not None and active not in existing.values():
     with st.container(border=True):
         other = ex.results(active)
-        done = f" · {other.n_done} of {other.n_total} trials" if other else ""
-        st.info(f"Another sweep is running: **{active.name}**{done}. One sweep runs at a time.",
-                icon=":material/hourglass_top:")
-        if st.button("Stop it (keeps its finished trials)", key="exp_stop_other"):
+        if other:
+            msg = _("Another sweep is running: **{name}** · {n} of {total} trials. One sweep runs at a time.").format(
+                name=active.name, n=other.n_done, total=other.n_total)
+        else:
+            msg = _("Another sweep is running: **{name}**. One sweep runs at a time.").format(name=active.name)
+        st.info(msg, icon=":material/hourglass_top:")
+        if st.button(_("Stop it (keeps its finished trials)"), key="exp_stop_other"):
             jobs.stop()
             st.rerun()
 if not existing:
     if specs:
-        st.caption("Nothing run yet for this choice: press Start. The chart fills in as trials finish.")
+        st.caption(_("Nothing run yet for this choice: press Start. The chart fills in as trials finish."))
     st.stop()
 
 sizes = list(existing)
@@ -140,22 +152,22 @@ if ss.get("exp_size_shown") not in sizes:
 if active is not None and str(active) in by_path:
     ss["exp_size_shown"] = by_path[str(active)]
 if len(sizes) > 1:
-    st.radio("Results of", sizes, key="exp_size_shown", horizontal=True,
-             format_func=lambda s: {"default": "default size", "quick": "quick size"}.get(s, s))
+    st.radio(_("Results of"), sizes, key="exp_size_shown", horizontal=True,
+             format_func=lambda s: _(SIZE_WORDS[s]) if s in SIZE_WORDS else s)
 shown = existing[ss["exp_size_shown"]]
 is_active = active is not None and active == shown
 
 st.divider()
 c1 = st.columns([1, 3])[0]
 if is_active:
-    if c1.button("Stop", key="exp_stop", icon=":material/stop:", help="Stops after the current trial's batch; "
-                 "finished trials are kept and Resume runs the rest"):
+    if c1.button(_("Stop"), key="exp_stop", icon=":material/stop:", help=_("Stops after the current trial's batch; "
+                 "finished trials are kept and Resume runs the rest")):
         jobs.stop()
-        st.toast("Stopping: the finished trials are kept.")
+        st.toast(_("Stopping: the finished trials are kept."))
 else:
     res = ex.results(shown)
     if res is not None and res.n_done < res.n_total and active is None:
-        if c1.button(f"Resume ({res.n_total - res.n_done} trials left)", key="exp_resume",
+        if c1.button(_("Resume ({n} trials left)").format(n=res.n_total - res.n_done), key="exp_resume",
                      icon=":material/play_arrow:"):
             _start(res.spec, ss["exp_size_shown"])
 ex.watch(shown, kind, is_active)

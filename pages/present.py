@@ -15,6 +15,7 @@ import streamlit as st
 from dashboard import present_view as pv
 from dashboard.formatting import run_option
 from dashboard.state import run_store
+from transfer_core.i18n import N_, _
 from transfer_core.present.subject import parse_subject
 from transfer_core.sweeps.folder import sweep_folders
 
@@ -23,14 +24,14 @@ st.html(pv.CSS)
 st.html(pv.KEYS_JS, unsafe_allow_javascript=True)
 
 ss = st.session_state
-KINDS = {"run": "One run", "compare": "Compare runs", "sweep": "Experiment", "distill": "Distillation"}
+KINDS = {"run": N_("One run"), "compare": N_("Compare runs"), "sweep": N_("Experiment"), "distill": N_("Distillation")}
 
 store = run_store()
 summaries = [s for s in store.list() if s.epochs_done > 0]
 sweeps = {p.name: p for p in sweep_folders(store.root)}
 if not summaries and not sweeps:
-    st.title("Present")
-    st.info("Nothing to present yet: train a run (Train page) or an experiment (Experiments page) first.",
+    st.title(_("Present"))
+    st.info(_("Nothing to present yet: train a run (Train page) or an experiment (Experiments page) first."),
             icon=":material/info:")
     st.stop()
 by_id = {s.id: s for s in summaries}
@@ -43,7 +44,7 @@ def _to_widgets(key: str) -> None:
     try:
         subj = parse_subject(key, store.root)
     except ValueError as exc:
-        st.error(f"Cannot open this subject: {str(exc).splitlines()[0]}", icon=":material/error:")
+        st.error(_("Cannot open this subject: {error}").format(error=str(exc).splitlines()[0]), icon=":material/error:")
         return
     ss["present_kind"] = subj.kind
     if subj.kind == "compare":
@@ -69,46 +70,46 @@ if url_subject and ss.get("_present_link") != url_subject:
     ss["_present_link"] = url_subject
     _to_widgets(url_subject)
 
-with st.expander("Subject and decks", icon=":material/tune:", expanded=not url_subject):
-    kind = st.radio("Present", list(KINDS), key="present_kind", format_func=KINDS.get, horizontal=True,
+with st.expander(_("Subject and decks"), icon=":material/tune:", expanded=not url_subject):
+    kind = st.radio(_("Present"), list(KINDS), key="present_kind", format_func=lambda k: _(KINDS[k]), horizontal=True,
                     on_change=_reset_slide)
     key = None
     if kind == "run":
         if singles:
             if ss.get("present_run") not in singles:
                 ss["present_run"] = singles[0]
-            rid = st.selectbox("Run", singles, key="present_run", format_func=lambda r: run_option(by_id[r]),
+            rid = st.selectbox(_("Run"), singles, key="present_run", format_func=lambda r: run_option(by_id[r]),
                                on_change=_reset_slide)
             key = f"run:{rid}"
         else:
-            st.caption("No run has finished an epoch yet.")
+            st.caption(_("No run has finished an epoch yet."))
     elif kind == "compare":
         if "present_runs" not in ss:
             ss["present_runs"] = [s.id for s in summaries if s.state == "completed"][:3]
         ss["present_runs"] = [r for r in ss["present_runs"] if r in by_id]
-        picked = st.multiselect("Runs", list(by_id), key="present_runs", format_func=lambda r: run_option(by_id[r]),
-                                on_change=_reset_slide, placeholder="Choose two runs or more")
+        picked = st.multiselect(_("Runs"), list(by_id), key="present_runs", format_func=lambda r: run_option(by_id[r]),
+                                on_change=_reset_slide, placeholder=_("Choose two runs or more"))
         key = "runs:" + ",".join(picked) if len(picked) >= 2 else None
         if key is None:
-            st.caption("Choose two runs or more.")
+            st.caption(_("Choose two runs or more."))
     elif kind == "sweep":
         if sweeps:
             if ss.get("present_sweep") not in sweeps:
                 ss["present_sweep"] = next(iter(sweeps))
-            name = st.selectbox("Experiment", list(sweeps), key="present_sweep", on_change=_reset_slide,
-                                help="Sweep folders of the runs folder, newest first")
+            name = st.selectbox(_("Experiment"), list(sweeps), key="present_sweep", on_change=_reset_slide,
+                                help=_("Sweep folders of the runs folder, newest first"))
             key = f"sweep:{name}"
         else:
-            st.caption("No experiment yet: start one on the Experiments page.")
+            st.caption(_("No experiment yet: start one on the Experiments page."))
     else:
         if distills:
             if ss.get("present_distill") not in distills:
                 ss["present_distill"] = distills[0]
-            rid = st.selectbox("Distillation run", distills, key="present_distill",
+            rid = st.selectbox(_("Distillation run"), distills, key="present_distill",
                                format_func=lambda r: run_option(by_id[r]), on_change=_reset_slide)
             key = f"distill:{rid}"
         else:
-            st.caption("No distillation run yet (a run whose config says method: distill).")
+            st.caption(_("No distillation run yet (a run whose config says method: distill)."))
     decks = st.container()
 
 if key is None:
@@ -119,7 +120,7 @@ if url_subject != key:
 subject = parse_subject(key, store.root)
 
 try:
-    with st.spinner("Building the story…"):
+    with st.spinner(_("Building the story…")):
         story = pv.story_for(subject)
 except ValueError as exc:
     st.error(str(exc).splitlines()[0], icon=":material/error:")
@@ -135,15 +136,16 @@ if st.query_params.get("slide") != str(index):
     st.query_params["slide"] = str(index)
 
 nav = st.columns([1, 1, 8], vertical_alignment="center")
-nav[0].button("Back", key="present_back", icon=":material/arrow_back:", on_click=_go, args=(index - 1,),
-              disabled=index <= 1, width="stretch", help="Previous slide (← key)")
-nav[1].button("Next", key="present_next", icon=":material/arrow_forward:", on_click=_go, args=(index + 1,),
-              disabled=index >= total, width="stretch", type="primary", help="Next slide (→ key)")
-nav[2].caption(f"Slide {index} of {total} · ← → to step · the address holds the slide: a reload or a shared link "
-               "opens it")
+nav[0].button(_("Back"), key="present_back", icon=":material/arrow_back:", on_click=_go, args=(index - 1,),
+              disabled=index <= 1, width="stretch", help=_("Previous slide (← key)"))
+nav[1].button(_("Next"), key="present_next", icon=":material/arrow_forward:", on_click=_go, args=(index + 1,),
+              disabled=index >= total, width="stretch", type="primary", help=_("Next slide (→ key)"))
+nav[2].caption(_("Slide {index} of {total} · ← → to step · the address holds the slide: a reload or a shared link "
+                 "opens it").format(index=index, total=total))
 
 slide = pv.draw_slide(story, index)
 pv.edit_form(story, slide, pv.widget_suffix(story.subject))
 with decks:
-    st.caption(f"Decks of this story, saved in {story.folder} too (the run's HTML report links to deck.html):")
+    st.caption(_("Decks of this story, saved in {folder} too (the run's HTML report links to deck.html):").format(
+        folder=story.folder))
     pv.deck_buttons(story)

@@ -19,11 +19,12 @@ from dashboard import live_view
 from dashboard import widgets as w
 from dashboard import widgets_distill as wd
 from dashboard import widgets_teaching as wt
-from dashboard.formatting import human_count, weights_run_label
 from dashboard.run_view import run_view
 from dashboard.state import draft_config, job_manager, run_exists, run_store, select_run, selected_run_id
-from transfer_core.backbones import get_backbone, imagenet_weights_info, list_backbones, trainable_params
+from dashboard.train_bodies import STUDENT, backbone_picker, bb_default, imagenet_cached
+from transfer_core.backbones import list_backbones
 from transfer_core.config import ACTIVATIONS, DEVICES, OPTIMIZERS, ConfigError, DataConfig, from_dict, validate
+from transfer_core.i18n import N_, _
 from transfer_core.presets import apply_preset
 from transfer_core.recipe import describe
 from transfer_core.training import gpu_count
@@ -47,15 +48,14 @@ DEFAULTS: dict[str, Any] = {
     "activation": "relu",
     "compile": False,
 }
-FUSION_DEFAULT_BACKBONES = ("resnet18", "mobilenet_v3_small", "shufflenet_v2_x1_0", "squeezenet1_1")
 MAX_FUSION = 4
 BATCHES = [8, 16, 32, 64, 128, 256]
 _FORM = "_train_form"  # plain dict mirroring the widget values (survives page switches)
 _PERSIST_PREFIXES = ("method", "epochs", "batch_size", "lr", "optimizer", "device", "n_backbones", "fusion_mode",
                      "learn_alpha", "shared_dim", "activation", "bb", "alpha_", "compile", "distill_")
-METHODS = {"transfer": "Transfer (one backbone)", "fusion": "Fusion (several)",
-           "distill": "Distill (teachers → a small student)"}
-STUDENT = "distill_bb"  # the student's picker keys (distill_bb0_name, ...): its own choice, not the transfer body's
+METHODS = {"transfer": N_("Transfer (one backbone)"), "fusion": N_("Fusion (several)"),
+           "distill": N_("Distill (teachers → a small student)")}
+FUSION_MODES = {"sum": N_("sum"), "concat": N_("concat")}  # values stay the config's, labels translated
 DOUBLE_SUBMIT_S = 5.0
 
 ss = st.session_state
@@ -76,40 +76,8 @@ def _save_form() -> None:
     ss[_FORM] = saved
 
 
-def _bb_default(i: int, prefix: str = "bb") -> str:
-    if prefix == STUDENT:
-        return wd.STUDENT_DEFAULT
-    return FUSION_DEFAULT_BACKBONES[i % len(FUSION_DEFAULT_BACKBONES)]
-
-
-@st.cache_data(show_spinner=False)
-def _groups(name: str) -> tuple[list[str], list[int], int]:
-    spec = get_backbone(name)
-    return [g.name for g in spec.groups], [g.num_params for g in spec.groups], spec.num_params
-
-
 def _completed_runs() -> list[Any]:
     return run_store().finished()
-
-
-def _imagenet_cached(name: str) -> bool:
-    try:
-        return bool(imagenet_weights_info(name)["cached"])
-    except Exception:  # a builder without ImageNet weights
-        return False
-
-
-def _weights_options(name: str, completed: list[Any], imported: list[dict[str, Any]]) -> tuple[list[str], dict[str, str]]:
-    """Weight sources that fit backbone ``name``, with their labels."""
-    labels = {"none": "none · random init",
-              "imagenet": "imagenet · " + ("cached" if _imagenet_cached(name) else "not cached: downloads on first use")}
-    for f in imported:
-        if f.get("backbone") in (name, "?", None, ""):
-            labels[f["source"]] = f"file · {f['name']}"
-    for s in completed:
-        if name in s.backbones:
-            labels[f"run:{s.id}"] = weights_run_label(s)
-    return list(labels), labels
 
 
 def _n_bodies() -> int:
@@ -124,9 +92,9 @@ def _body_prefix() -> str:
 def _apply_preset(preset: str) -> None:
     """Callback (runs before the widgets are drawn): set the widget values of a preset."""
     px = _body_prefix()
-    bodies = [(ss.get(f"{px}{i}_name", _bb_default(i, px)), ss.get(f"{px}{i}_weights", "none"))
+    bodies = [(ss.get(f"{px}{i}_name", bb_default(i, px)), ss.get(f"{px}{i}_weights", "none"))
               for i in range(_n_bodies())]
-    choice = apply_preset(preset, bodies, _completed_runs(), _imagenet_cached)
+    choice = apply_preset(preset, bodies, _completed_runs(), imagenet_cached)
     for i, body in enumerate(choice.bodies):
         ss[f"{px}{i}_weights"], ss[f"{px}{i}_freeze"] = body.weights, body.freeze
     ss["lr"] = choice.lr
@@ -134,49 +102,6 @@ def _apply_preset(preset: str) -> None:
 
 
 # --------------------------------------------------------------------------- widgets
-
-
-def _backbone_picker(i: int, names: list[str], completed: list[Any], imported: list[dict[str, Any]], label: str,
-                     prefix: str = "bb", help: str = "torchvision classifiers; the final layer is replaced by a new head",
-                     ) -> dict[str, Any]:
-    """Backbone, weights source and freeze slider for body ``i``; returns its config dict."""
-    kname, kw, kf = f"{prefix}{i}_name", f"{prefix}{i}_weights", f"{prefix}{i}_freeze"
-    default = _bb_default(i, prefix)
-    _init(kname, default)
-    if ss[kname] not in names:
-        ss[kname] = names[0] if default not in names else default
-    name = st.selectbox(label, names, key=kname, help=help)
-
-    options, labels = _weights_options(name, completed, imported)
-    _init(kw, "none")
-    if ss[kw] not in options:
-        ss[kw] = "none"
-    weights = st.selectbox("Weights", options, key=kw, format_func=lambda v: labels.get(v, v),
-                           help="Where the backbone starts from: random, ImageNet, an imported file, or a completed run")
-    if weights == "imagenet" and not _imagenet_cached(name):
-        st.caption(":orange[ImageNet weights are not cached: the run downloads them, and fails if offline.]")
-
-    groups, sizes, total = _groups(name)
-    k = len(groups)
-    freeze_opts: list[Any] = list(range(k)) + ["all"]
-    _init(kf, 0)
-    if ss[kf] not in freeze_opts:
-        ss[kf] = "all" if isinstance(ss[kf], int) and ss[kf] >= k else 0
-    freeze = st.select_slider(
-        "Freeze layer groups", freeze_opts, key=kf,
-        format_func=lambda v: "all" if v == "all" else str(v),
-        help=f"{name} is split into {k} groups, stem first: {', '.join(groups)}. Freezing n keeps the first n fixed.",
-    )
-    n = k if freeze == "all" else int(freeze)
-    trainable = trainable_params(get_backbone(name), freeze)
-    frozen_txt = ", ".join(groups[:n]) if n else "nothing"
-    train_txt = ", ".join(groups[n:] + ["new head"])
-    st.caption(f"Frozen: **{frozen_txt}** · trains: **{train_txt}** · "
-               f"{human_count(trainable)} of {human_count(total)} backbone parameters trainable")
-    if freeze == "all":
-        st.caption(":material/bolt: Fully frozen: features are computed once and cached (see Models), so epochs "
-                   "take seconds; cached runs train on unaugmented images.")
-    return {"name": name, "weights": weights, "freeze": freeze}
 
 
 def _data_section() -> dict[str, Any]:
@@ -192,13 +117,13 @@ def _data_section() -> dict[str, Any]:
 def _data_summary(data: dict[str, Any]) -> str:
     classes = data.get("classes")
     parts = [f"**{data['dataset']}**",
-             "all classes" if not classes else f"{len(classes)} classes",
+             _("all classes") if not classes else _("{n} classes").format(n=len(classes)),
              f"{data['image_size']} px",
-             f"val {float(data.get('val_fraction', 0.2)):.0%}"]
+             _("val {share:.0%}").format(share=float(data.get("val_fraction", 0.2)))]
     if data.get("train_per_class"):
-        parts.append(f"{data['train_per_class']} train images per class")
+        parts.append(_("{n} train images per class").format(n=data["train_per_class"]))
     if data.get("augment"):
-        parts.append("augmented")
+        parts.append(_("augmented"))
     return " · ".join(parts)
 
 
@@ -247,7 +172,7 @@ def _submit(cfg_dict: dict[str, Any]) -> None:
     last = ss.get("_last_submit")
     if last and last[0] == sig and time.monotonic() - last[1] < DOUBLE_SUBMIT_S:
         ss["submit_error"] = None
-        st.toast("That run was just started: watch it below.", icon=":material/info:")
+        st.toast(_("That run was just started: watch it below."), icon=":material/info:")
         return  # a double click: the first click already queued this exact run
     try:
         cfg = from_dict(cfg_dict)
@@ -269,8 +194,8 @@ def _submit(cfg_dict: dict[str, Any]) -> None:
 
 # --------------------------------------------------------------------------- page
 
-st.title("Train")
-st.caption("Pick a method, backbones and settings, press **Start**, and watch the run learn live.")
+st.title(_("Train"))
+st.caption(_("Pick a method, backbones and settings, press **Start**, and watch the run learn live."))
 
 names = list_backbones(curated_only=True)
 completed = _completed_runs()
@@ -280,13 +205,13 @@ for key, value in DEFAULTS.items():
 
 # Presets first: their callbacks set widget values before the widgets are drawn.
 pc = st.columns([0.7, 2.0, 1.6, 1.6, 2.2], vertical_alignment="center")
-pc[0].markdown("**Presets:**")
-pc[1].button("From-scratch baseline", key="preset_scratch", on_click=_apply_preset, args=("scratch",),
-             icon=":material/restart_alt:", help="Random init, every layer trains", width="stretch")
-pc[2].button("Linear probe", key="preset_probe", on_click=_apply_preset, args=("probe",),
-             icon=":material/ac_unit:", help="Frozen pretrained backbone, only the new head trains", width="stretch")
-pc[3].button("Full fine-tune", key="preset_finetune", on_click=_apply_preset, args=("finetune",),
-             icon=":material/tune:", help="Everything trains, with a lower learning rate", width="stretch")
+pc[0].markdown("**" + _("Presets:") + "**")
+pc[1].button(_("From-scratch baseline"), key="preset_scratch", on_click=_apply_preset, args=("scratch",),
+             icon=":material/restart_alt:", help=_("Random init, every layer trains"), width="stretch")
+pc[2].button(_("Linear probe"), key="preset_probe", on_click=_apply_preset, args=("probe",),
+             icon=":material/ac_unit:", help=_("Frozen pretrained backbone, only the new head trains"), width="stretch")
+pc[3].button(_("Full fine-tune"), key="preset_finetune", on_click=_apply_preset, args=("finetune",),
+             icon=":material/tune:", help=_("Everything trains, with a lower learning rate"), width="stretch")
 note = ss.pop("preset_note", None)
 if note:
     with pc[4]:
@@ -296,78 +221,79 @@ demo_ui.demo_section()  # guided transfer demo: queues source, transfer and scra
 
 settings_col, live_col = st.columns([2, 3], gap="large")
 with settings_col:
-    st.subheader("Model")
+    st.subheader(_("Model"))
     if ss["method"] not in METHODS:
         ss["method"] = DEFAULTS["method"]
-    method = st.radio("Method", list(METHODS), key="method", horizontal=True, format_func=METHODS.get)
+    method = st.radio(_("Method"), list(METHODS), key="method", horizontal=True, format_func=lambda m: _(METHODS[m]))
     data = _data_section()
     distill: dict[str, Any] | None = None
     if method == "transfer":
-        bodies = [_backbone_picker(0, names, completed, imported, "Backbone")]
+        bodies = [backbone_picker(0, names, completed, imported, _("Backbone"), _init)]
     elif method == "distill":
-        st.caption("Completed runs (the teachers) teach one small new model (the student) with their softened "
-                   "predictions, on the labeled images and, if you let it, on the unlabeled ones.")
+        st.caption(_("Completed runs (the teachers) teach one small new model (the student) with their softened "
+                     "predictions, on the labeled images and, if you let it, on the unlabeled ones."))
         with st.container(border=True):
-            bodies = [_backbone_picker(0, names, completed, imported, "Student", prefix=STUDENT,
-                                       help="The small model that learns from the teachers: what you ship. A "
-                                            "new head is put on it; it may start from random weights.")]
+            bodies = [backbone_picker(0, names, completed, imported, _("Student"), _init, prefix=STUDENT,
+                                      help=_("The small model that learns from the teachers: what you ship. A "
+                                             "new head is put on it; it may start from random weights."))]
         distill = wd.distill_settings(data, _init)
     else:
         f1, f2 = st.columns(2)
-        n = int(f1.number_input("Backbones", min_value=2, max_value=MAX_FUSION, step=1, key="n_backbones"))
-        mode = f2.selectbox("Fusion mode", ["sum", "concat"], key="fusion_mode",
-                            help="sum: α-weighted sum in the shared space; concat: side by side")
+        n = int(f1.number_input(_("Backbones"), min_value=2, max_value=MAX_FUSION, step=1, key="n_backbones"))
+        mode = f2.selectbox(_("Fusion mode"), list(FUSION_MODES), key="fusion_mode",
+                            format_func=lambda m: _(FUSION_MODES[m]),
+                            help=_("sum: α-weighted sum in the shared space; concat: side by side"))
         f3, f4 = st.columns(2)
-        f3.number_input("Shared dimension", min_value=8, max_value=2048, step=32, key="shared_dim",
-                        help="Every backbone is projected to this width before fusing")
-        f4.selectbox("φ (activation)", list(ACTIVATIONS), key="activation", help="Applied to the fused vector")
+        f3.number_input(_("Shared dimension"), min_value=8, max_value=2048, step=32, key="shared_dim",
+                        help=_("Every backbone is projected to this width before fusing"))
+        f4.selectbox(_("φ (activation)"), list(ACTIVATIONS), key="activation", help=_("Applied to the fused vector"))
         bodies = []
         for i in range(n):
             with st.container(border=True):
-                bodies.append(_backbone_picker(i, names, completed, imported, f"Backbone {i + 1}"))
+                bodies.append(backbone_picker(i, names, completed, imported, _("Backbone {i}").format(i=i + 1), _init))
         if mode == "sum":
-            learn = st.checkbox("Learn α (softmax-normalised, trained with the rest)", key="learn_alpha")
+            learn = st.checkbox(_("Learn α (softmax-normalised, trained with the rest)"), key="learn_alpha")
             if not learn:
                 acols = st.columns(n)
                 for i in range(n):
                     _init(f"alpha_{i}", 0.5)
                     acols[i].slider(f"α{i + 1} {bodies[i]['name']}", 0.0, 1.0, step=0.05, key=f"alpha_{i}")
-                st.caption("Fixed weights are normalised to sum to 1.")
+                st.caption(_("Fixed weights are normalised to sum to 1."))
 
-    st.subheader("Training")
+    st.subheader(_("Training"))
     d1, d2 = st.columns([3, 2], vertical_alignment="center")
-    d1.markdown(f"Data: {_data_summary(data)}")
-    d2.page_link("pages/data.py", label="Change data", icon=":material/photo_library:")
+    d1.markdown(_("Data: {summary}").format(summary=_data_summary(data)))
+    d2.page_link("pages/data.py", label=_("Change data"), icon=":material/photo_library:")
     t1, t2 = st.columns(2)
-    t1.number_input("Epochs", min_value=1, max_value=1000, step=1, key="epochs")
+    t1.number_input(_("Epochs"), min_value=1, max_value=1000, step=1, key="epochs")
     if ss["batch_size"] not in BATCHES:
         ss["batch_size"] = DEFAULTS["batch_size"]
-    t2.select_slider("Batch size", BATCHES, key="batch_size")
+    t2.select_slider(_("Batch size"), BATCHES, key="batch_size")
     t3, t4 = st.columns(2)
-    t3.number_input("Learning rate", min_value=1e-6, max_value=1e6, step=1e-4, format="%.1e", key="lr")
-    t4.selectbox("Optimizer", list(OPTIMIZERS), key="optimizer")
-    st.segmented_control("Device", list(DEVICES), key="device",
-                         help="auto picks a CUDA GPU, then Apple MPS, then the CPU")
+    t3.number_input(_("Learning rate"), min_value=1e-6, max_value=1e6, step=1e-4, format="%.1e", key="lr")
+    t4.selectbox(_("Optimizer"), list(OPTIMIZERS), key="optimizer")
+    st.segmented_control(_("Device"), list(DEVICES), key="device",
+                         help=_("auto picks a CUDA GPU, then Apple MPS, then the CPU"))
     if ss.get("device") is None:  # segmented control can be cleared by clicking the selected item
         ss["device"] = "auto"
-    st.toggle("Compile the model (torch.compile)", key="compile",
-              help="Faster epochs on a GPU for long runs; the first epoch is slower while it compiles (about a "
-                   "minute on a CPU). Falls back to normal training, with a warning, if compiling fails. "
-                   "Not used for fully frozen runs (they train on cached features).")
+    st.toggle(_("Compile the model (torch.compile)"), key="compile",
+              help=_("Faster epochs on a GPU for long runs; the first epoch is slower while it compiles (about a "
+                     "minute on a CPU). Falls back to normal training, with a warning, if compiling fails. "
+                     "Not used for fully frozen runs (they train on cached features)."))
     if gpu_count() > 1 and ss.get("device") in ("auto", "cuda"):  # scale-out: one torchrun DDP process per GPU
-        st.toggle(f"Use {gpu_count()} GPUs", key="use_gpus",
-                  help="Runs as a torchrun subprocess with one DistributedDataParallel process per GPU; "
-                       "the batch size is split between them. Stop ends the whole process group.")
+        st.toggle(_("Use {n} GPUs").format(n=gpu_count()), key="use_gpus",
+                  help=_("Runs as a torchrun subprocess with one DistributedDataParallel process per GPU; "
+                         "the batch size is split between them. Stop ends the whole process group."))
 
     cfg_dict = _build_config(method, bodies, data, distill)
     _save_form()
     recipe = _recipe_line(cfg_dict)
     if recipe:
-        st.caption(f":material/school: {recipe}", help="Discriminative learning rates, as fastai's fine_tune: over "
-                   "seeds 0-4 on the demo's task, full fine-tuning went from 51 % to 78 % with them (README). "
-                   "train.lr_decay and train.head_epochs in a config, or --set on the CLI, override it; from-scratch "
-                   "runs train every layer at the same rate.")
-    if st.button("Start", key="start", type="primary", icon=":material/play_arrow:", width="stretch"):
+        st.caption(f":material/school: {recipe}", help=_(
+            "Discriminative learning rates, as fastai's fine_tune: over seeds 0-4 on the demo's task, full "
+            "fine-tuning went from 51 % to 78 % with them (README). train.lr_decay and train.head_epochs in a "
+            "config, or --set on the CLI, override it; from-scratch runs train every layer at the same rate."))
+    if st.button(_("Start"), key="start", type="primary", icon=":material/play_arrow:", width="stretch"):
         _submit(cfg_dict)
     err = ss.get("submit_error")
     if err:
@@ -384,17 +310,17 @@ if rid is None and run_exists(ss.get("watched_run")):
     select_run(rid)
 with live_col:
     if rid is None:
-        st.subheader("Live view")
-        st.info("No run yet. Press **Start**: the progress, loss and accuracy curves and the confusion matrix "
-                "appear here. The defaults train resnet18 on the built-in digits in under a minute.",
+        st.subheader(_("Live view"))
+        st.info(_("No run yet. Press **Start**: the progress, loss and accuracy curves and the confusion matrix "
+                  "appear here. The defaults train resnet18 on the built-in digits in under a minute."),
                 icon=":material/info:")
     else:
         ss["watched_run"] = rid
         active = run_view(rid).active
         head, stop_col = st.columns([4, 1], vertical_alignment="bottom")
-        head.subheader("Live view")
+        head.subheader(_("Live view"))
         if active and job_manager().is_active(rid):
-            stop_col.button("Stop", key="stop", icon=":material/stop_circle:", width="stretch",
+            stop_col.button(_("Stop"), key="stop", icon=":material/stop_circle:", width="stretch",
                             on_click=lambda r=rid: job_manager().stop(r),
-                            help="Stops within one batch; the run keeps its last checkpoint")
+                            help=_("Stops within one batch; the run keeps its last checkpoint"))
         live_view.watch(rid, active)
