@@ -1,0 +1,181 @@
+"""Translations: every string the code marks has a Chinese translation, the compiled
+catalogue is the one the .po says, the code follows the rules extraction depends on, and
+the language is per context (a browser session, a ``use_language`` block), English by default.
+"""
+
+from __future__ import annotations
+
+import ast
+import gettext
+import io
+import re
+import threading
+from pathlib import Path
+
+import pytest
+
+from transfer_core import i18n
+from transfer_core import i18n_catalogue as cat
+from transfer_core.i18n import _, ngettext, use_language
+
+ROOT = Path(__file__).resolve().parents[1]
+PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)(?:[:!][^{}]*)?\}(?!\})")
+
+
+@pytest.fixture(scope="module")
+def extracted():
+    return cat.extract()
+
+
+@pytest.fixture(scope="module")
+def zh():
+    return cat.read(cat.po_path("zh"), "zh_CN")
+
+
+def _strings(msg) -> list[str]:
+    return list(msg.string) if isinstance(msg.string, (tuple, list)) else [msg.string]
+
+
+def _ids(msg) -> list[str]:
+    return list(msg.id) if isinstance(msg.id, (tuple, list)) else [msg.id]
+
+
+def test_every_string_the_code_marks_has_a_chinese_translation(extracted, zh):
+    missing = []
+    for msg in extracted:
+        if not msg.id:
+            continue
+        found = zh.get(msg.id)
+        if found is None or found.fuzzy or not all(_strings(found)):
+            where = ", ".join(f"{f}:{n}" for f, n in msg.locations[:2])
+            missing.append(f"{_ids(msg)[0]!r} ({where})")
+    assert not missing, f"{len(missing)} strings lack a zh translation (run `make i18n`, then translate):\n" + \
+        "\n".join(missing[:40])
+
+
+def test_the_compiled_catalogue_matches_the_po_file(zh):
+    mo_path = cat.po_path("zh").with_suffix(".mo")
+    buf = io.BytesIO()
+    from babel.messages.mofile import write_mo
+
+    write_mo(buf, zh)
+    fresh = gettext.GNUTranslations(io.BytesIO(buf.getvalue()))._catalog
+    shipped = gettext.GNUTranslations(io.BytesIO(mo_path.read_bytes()))._catalog
+    stale = sorted(str(k) for k in set(fresh) ^ set(shipped)) + \
+        sorted(str(k) for k in set(fresh) & set(shipped) if fresh[k] != shipped[k])
+    assert not stale, f"the .mo is stale (run `make i18n`): {stale[:10]}"
+
+
+def test_translations_keep_every_placeholder_of_their_message(zh):
+    bad = []
+    for msg in zh:
+        if not msg.id:
+            continue
+        wanted = set(PLACEHOLDER.findall(_ids(msg)[-1]))
+        for text in _strings(msg):
+            if text and set(PLACEHOLDER.findall(text)) != wanted:
+                bad.append(f"{_ids(msg)[0]!r} -> {text!r}")
+    assert not bad, "placeholders differ:\n" + "\n".join(bad[:20])
+
+
+# The article's terms: a message that names the concept says it the article's way.
+TERMS = [
+    (re.compile(r"\bfine-tun", re.I), "微调"),
+    (re.compile(r"\bdistil", re.I), "蒸馏"),
+    (re.compile(r"\bfusion\b", re.I), "融合"),
+    (re.compile(r"\bpretrained\b", re.I), "预训练"),
+    (re.compile(r"\btransfer learning\b", re.I), "迁移学习"),
+    (re.compile(r"\bfrozen\b", re.I), "冻结"),
+]
+
+
+def test_translations_use_the_articles_terminology(zh):
+    bad = []
+    for msg in zh:
+        if not msg.id or not all(_strings(msg)):
+            continue
+        for pattern, term in TERMS:
+            if pattern.search(PLACEHOLDER.sub("", _ids(msg)[0])) and not all(term in s for s in _strings(msg)):
+                bad.append(f"{_ids(msg)[0]!r} -> {_strings(msg)[0]!r} lacks {term}")
+    assert not bad, "\n".join(bad[:20])
+
+
+def _modules():
+    for base in ("app.py", "pages", "dashboard", "transfer_core"):
+        path = ROOT / base
+        yield from ([path] if path.is_file() else sorted(path.rglob("*.py")))
+
+
+def _imports_underscore(tree: ast.Module) -> bool:
+    return any(isinstance(n, ast.ImportFrom) and any(a.name == "_" and not a.asname for a in n.names)
+               for n in ast.walk(tree))
+
+
+def test_marked_text_is_extractable_and_underscore_is_never_rebound():
+    problems = []
+    for path in _modules():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        rel = path.relative_to(ROOT)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("_", "N_", "ngettext"):
+                texts = node.args[:2] if node.func.id == "ngettext" else node.args[:1]
+                # a literal is extracted; a name or subscript is an N_-marked constant translated where shown;
+                # an f-string, a concatenation or a call is text Babel never sees
+                if not texts or any(isinstance(a, (ast.JoinedStr, ast.BinOp, ast.Call)) or node.func.id == "N_" and
+                                    not (isinstance(a, ast.Constant) and isinstance(a.value, str)) for a in texts):
+                    problems.append(f"{rel}:{node.lineno}: {node.func.id}() of text Babel cannot extract")
+        if _imports_underscore(tree):
+            for node in ast.walk(tree):
+                if (isinstance(node, ast.Name) and node.id == "_" and isinstance(node.ctx, (ast.Store, ast.Del))) \
+                        or (isinstance(node, ast.arg) and node.arg == "_"):
+                    problems.append(f"{rel}:{node.lineno}: `_` rebound, it shadows the translation function")
+    assert not problems, "\n".join(sorted(set(problems))[:30])
+
+
+def test_english_by_default_and_chinese_inside_use_language():
+    assert i18n.language() == "en"
+    assert _("Results") == "Results"
+    with use_language("zh-CN") as code:
+        assert code == "zh" and i18n.language() == "zh"
+        assert _("Results") != "Results" and re.search(r"[\u4e00-\u9fff]", _("Results"))
+        assert _("a string no catalogue has") == "a string no catalogue has"
+    assert _("Results") == "Results"
+    with use_language("xx"):
+        assert i18n.language() == "en"
+
+
+def test_language_is_per_thread_and_the_resolver_fills_in():
+    seen = {}
+    with use_language("zh"):
+        t = threading.Thread(target=lambda: seen.setdefault("thread", i18n.language()))
+        t.start()
+        t.join()
+        assert i18n.language() == "zh"
+    assert seen["thread"] == "en"  # a new thread (the training thread) starts in English
+    i18n.set_resolver(lambda: "zh")
+    try:
+        assert i18n.language() == "zh"
+        with use_language("en"):
+            assert i18n.language() == "en"  # an explicit block wins over the resolver
+    finally:
+        i18n.set_resolver(None)
+    i18n.set_resolver(lambda: 1 / 0)  # a broken resolver falls back to English
+    try:
+        assert i18n.language() == "en"
+    finally:
+        i18n.set_resolver(None)
+
+
+def test_plural_forms_in_both_languages(zh):
+    plural = next((m for m in zh if isinstance(m.id, (tuple, list)) and m.id[0]), None)
+    assert plural is not None, "no ngettext message in the catalogue"
+    one, many = plural.id
+    assert ngettext(one, many, 1) == one and ngettext(one, many, 3) == many
+    with use_language("zh"):
+        assert ngettext(one, many, 3) == ngettext(one, many, 1) == plural.string[0]  # Chinese: one form
+
+
+@pytest.mark.parametrize("value, code", [("zh", "zh"), ("zh-CN", "zh"), ("zh_Hans_CN", "zh"), ("ZH", "zh"),
+                                          ("en-GB", "en"), ("fr", None), ("", None), (None, None)])
+def test_normalize_language(value, code):
+    assert i18n.normalize_language(value) == code
