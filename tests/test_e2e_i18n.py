@@ -32,6 +32,11 @@ def _tab(browser, url: str, locale: str):
     return page
 
 
+def _url(page) -> str:
+    """The address bar now (``page.url`` is only refreshed while playwright talks to the page)."""
+    return page.evaluate("window.location.href")
+
+
 def _nav(page) -> str:
     return page.locator('[data-testid="stSidebarNav"]').inner_text()
 
@@ -49,15 +54,15 @@ def test_switch_to_chinese_survives_reload_and_page_change(server):
         try:
             page = _tab(browser, url, "en-US")
             wait_for(lambda: "Train" in _nav(page), 120, "the English menu")
-            assert "lang=en" in page.url
+            assert "lang=en" in _url(page)
             page.locator('[data-testid="stSidebar"]').get_by_text("简体中文", exact=True).click()
-            wait_for(lambda: train_zh in _nav(page) and "lang=zh" in page.url, 120, "the Chinese menu and ?lang=zh")
+            wait_for(lambda: train_zh in _nav(page) and "lang=zh" in _url(page), 120, "the Chinese menu and ?lang=zh")
             page.reload(wait_until="domcontentloaded")
             wait_idle(page)
             wait_for(lambda: train_zh in _nav(page), 120, "Chinese after a reload")
-            assert "Train" not in _nav(page) and "lang=zh" in page.url
+            assert "Train" not in _nav(page) and "lang=zh" in _url(page)
             page.locator('[data-testid="stSidebarNav"]').get_by_text(data_zh, exact=True).click()
-            wait_for(lambda: "/data" in page.url and "lang=zh" in page.url, 120, "the Data page, still ?lang=zh")
+            wait_for(lambda: "/data" in _url(page) and "lang=zh" in _url(page), 120, "the Data page, still ?lang=zh")
             wait_idle(page)
             assert train_zh in _nav(page)
             ARTIFACTS.mkdir(exist_ok=True)
@@ -65,7 +70,7 @@ def test_switch_to_chinese_survives_reload_and_page_change(server):
             page.context.close()
 
             page = _tab(browser, url, "zh-CN")  # no ?lang: the browser's language decides
-            wait_for(lambda: train_zh in _nav(page) and "lang=zh" in page.url, 120, "Chinese for a Chinese browser")
+            wait_for(lambda: train_zh in _nav(page) and "lang=zh" in _url(page), 120, "Chinese for a Chinese browser")
             page.context.close()
         except BaseException:
             if page is not None and not page.is_closed():

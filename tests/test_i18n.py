@@ -132,6 +132,31 @@ def test_marked_text_is_extractable_and_underscore_is_never_rebound():
     assert not problems, "\n".join(sorted(set(problems))[:30])
 
 
+def _module_level_calls(node: ast.AST):
+    """Calls that run when the module is imported (not inside a function, a lambda or a class method)."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        if isinstance(child, ast.Call):
+            yield child
+        yield from _module_level_calls(child)
+
+
+def test_nothing_is_translated_at_import_time():
+    """A module of the core or the dashboard is imported once per process, in whatever language the first
+    importer speaks: a text translated then would stay in that language for everyone (pages and app.py
+    are scripts run per session: they may translate at their top level)."""
+    found = []
+    for path in _modules():
+        rel = path.relative_to(ROOT)
+        if rel.parts[0] not in ("transfer_core", "dashboard"):
+            continue
+        for call in _module_level_calls(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(call.func, ast.Name) and call.func.id in ("_", "gettext", "ngettext"):
+                found.append(f"{rel}:{call.lineno}")
+    assert not found, "translated at import: " + ", ".join(found)
+
+
 def test_english_by_default_and_chinese_inside_use_language():
     assert i18n.language() == "en"
     assert _("Results") == "Results"
@@ -179,3 +204,46 @@ def test_plural_forms_in_both_languages(zh):
                                           ("en-GB", "en"), ("fr", None), ("", None), (None, None)])
 def test_normalize_language(value, code):
     assert i18n.normalize_language(value) == code
+
+
+IMPORT_IN_CHINESE = r"""
+import importlib, pkgutil, re, sys
+import transfer_core
+from transfer_core.i18n import use_language
+CJK = re.compile(r"[\u4e00-\u9fff]")
+def texts(v, depth=0):
+    if isinstance(v, str):
+        yield v
+    elif depth < 2 and isinstance(v, dict):
+        for x in list(v.keys()) + list(v.values()):
+            yield from texts(x, depth + 1)
+    elif depth < 2 and isinstance(v, (list, tuple, set, frozenset)):
+        for x in v:
+            yield from texts(x, depth + 1)
+bad = []
+with use_language("zh"):
+    names = [m.name for m in pkgutil.walk_packages(transfer_core.__path__, "transfer_core.")
+             if not m.name.endswith(("__main__", "i18n_catalogue", ".i18n")) and ".distributed.worker" not in m.name]
+    for name in names:
+        try:
+            mod = importlib.import_module(name)
+        except Exception as exc:
+            bad.append(f"{name}: import failed: {exc!r}")
+            continue
+        for key, value in vars(mod).items():
+            if any(CJK.search(t) for t in texts(value)):
+                bad.append(f"{name}.{key}")
+print("\n".join(bad))
+sys.exit(1 if bad else 0)
+"""
+
+
+def test_importing_the_core_in_chinese_leaves_no_chinese_in_its_constants():
+    """The first import of a module may happen on a Chinese session's thread: constants made then
+    (a title read from a translated property, say) must not freeze Chinese for every later user."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", IMPORT_IN_CHINESE], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

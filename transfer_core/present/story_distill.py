@@ -47,7 +47,6 @@ def _teacher_blocks(store: RunStore, teachers: list[dict[str, Any]]) -> list[dic
     return out
 
 
-COMPRESS_TITLE = get_experiment("compress").title
 COMPRESS_URL = "/experiments?exp=compress"
 # one seed: the sentences point at the experiment that settles a distillation, not the labels one
 DISTILL_ONE_SEED_TAKEAWAY = N_("This is one seed: another seed can move the accuracy by several points; the experiment "
@@ -55,7 +54,7 @@ DISTILL_ONE_SEED_TAKEAWAY = N_("This is one seed: another seed can move the accu
 
 
 def distill_story(subject: Subject, data: StoryData, images: bool) -> tuple[str, list[Slide], list[str]]:
-    title = gettext(COMPRESS_TITLE)
+    title = get_experiment("compress").title  # in the current language (read now, never at import)
     question, slides, takeaways = run_story(subject, data, images, one_seed=(
         one_seed_sentence(title, COMPRESS_URL, seeds=3), gettext(DISTILL_ONE_SEED_TAKEAWAY).format(title=title)))
     store = RunStore(subject.runs_root)
