@@ -247,3 +247,31 @@ def test_importing_the_core_in_chinese_leaves_no_chinese_in_its_constants():
     done = subprocess.run([sys.executable, "-c", IMPORT_IN_CHINESE], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def test_core_errors_speak_the_sessions_language_and_stay_english_in_the_cli():
+    from transfer_core.config import ConfigError, from_dict, validate
+
+    bad = from_dict({"train": {"lr": -1}})
+    with pytest.raises(ConfigError) as en:
+        validate(bad)
+    with use_language("zh"), pytest.raises(ConfigError) as zh:
+        validate(bad)
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    assert "train.lr" in str(en.value) and not cjk.search(str(en.value))
+    assert "train.lr" in str(zh.value) and cjk.search(str(zh.value))
+
+
+def test_the_html_report_is_written_in_the_current_language(tmp_path):
+    from seed_runs import demo_cfg, fake_run
+    from transfer_core.report import html_report
+
+    rid = fake_run(tmp_path, demo_cfg(0, "scratch"), 0.7)
+    english = html_report(rid, tmp_path, samples_per_class=0)
+    with use_language("zh"):
+        chinese = html_report(rid, tmp_path, samples_per_class=0)
+    def shown(html: str) -> str:  # the page's text, not the embedded plotly.js (which holds CJK locale data)
+        return re.sub(r"<script.*?</script>", "", html, flags=re.S)
+
+    assert "<html lang='en'>" in english and not re.search(r"[\u4e00-\u9fff]", shown(english))
+    assert "<html lang='zh-CN'>" in chinese and len(re.findall(r"[\u4e00-\u9fff]", shown(chinese))) > 100
