@@ -19,10 +19,11 @@ from dashboard import run_cache as rc
 from dashboard import widgets_distill as wd
 from dashboard import widgets_teaching as wt
 from dashboard.formatting import run_option, run_time
-from dashboard.labels import method_label, state_label, status_text
+from dashboard.labels import kind_label, method_label, state_label, status_text
 from dashboard.run_view import RunView, run_view, show_notice
 from dashboard.state import job_manager, run_store, select_run, selected_run_id, selection_changed
 from transfer_core.backbones import WeightsError
+from transfer_core.compare import run_kind
 from transfer_core.config import ConfigError, dump_yaml
 from transfer_core.data import DataError
 from transfer_core.i18n import _
@@ -123,7 +124,7 @@ def _show(rid: str, clickable: bool = False) -> bool:
     if int(status.get("world_size") or 1) > 1:
         where += f" · torchrun × {status['world_size']} ({status.get('dist_backend') or '?'})"
     st.markdown(_("**{method}** · {backbones} · data **{dataset}** · created {created}").format(
-        method=method_label(summary.method), backbones=bb, dataset=summary.dataset, created=created) + where)
+        method=kind_label(run_kind(cfg)) if cfg else method_label(summary.method), backbones=bb, dataset=summary.dataset, created=created) + where)
     _headline(view)
     _state_message(view)
 

@@ -196,3 +196,14 @@ def test_the_sidebar_switch_changes_language_and_the_url(env):
     assert not at.exception, at.exception
     assert at.session_state["lang"] == "zh" and at.query_params.get("lang") in ("zh", ["zh"])
     assert any(CJK.search(t) for t in page_texts(at))
+
+
+def test_results_names_a_run_by_its_kind_so_a_from_scratch_run_is_not_called_transfer(env):
+    """Method "transfer" with random weights and nothing frozen is training from scratch: the Results
+    header says so (it said "transfer", 迁移学习 in Chinese, while Insights and Compare said scratch)."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    at.query_params["run"] = env["scratch"][0]
+    at.switch_page("pages/results.py").run()
+    assert not at.exception, at.exception
+    header = next(m.value for m in at.markdown if "created" in m.value)
+    assert header.startswith("**scratch**"), header
