@@ -53,3 +53,24 @@ def fake_sweep(root: Path, experiment: str = "labels", size: str = "quick") -> P
     write_tables(path, spec, rows)
     write_state(path, "completed", "done")
     return path
+
+
+def seed_demo_runs(root: Path) -> dict[str, Any]:
+    """The guided demo's runs written without training, and a finished experiment: a source (digits 0–2),
+    two transfer and two scratch targets (seeds 0 and 1) and the quick labels sweep.
+    ``{"root", "transfer": [ids], "scratch": [ids], "sweep": folder}``."""
+    import os
+
+    from transfer_core.sweeps import builtin
+
+    saved = os.environ.pop(builtin.EXPERIMENT_ENV, None)  # the built-in experiment, not a test's override
+    try:
+        src = fake_run(root, {**demo_cfg(0, "scratch"), "name": "source",
+                              "data": {"dataset": "digits", "classes": [0, 1, 2], "image_size": 32}}, 0.95)
+        transfer = [fake_run(root, demo_cfg(s, "transfer", source=f"run:{src}"), a) for s, a in enumerate([0.8, 0.9])]
+        scratch = [fake_run(root, demo_cfg(s, "scratch"), a) for s, a in enumerate([0.6, 0.7])]
+        sweep = fake_sweep(root)
+    finally:
+        if saved is not None:
+            os.environ[builtin.EXPERIMENT_ENV] = saved
+    return {"root": root, "transfer": transfer, "scratch": scratch, "sweep": sweep}

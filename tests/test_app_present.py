@@ -14,7 +14,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from seed_runs import demo_cfg, fake_run, fake_sweep
+from seed_runs import seed_demo_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = "pages/present.py"
@@ -25,17 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def shared(module_tmp):
-    from transfer_core.sweeps import builtin
-
-    root = module_tmp / "runs"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv(builtin.EXPERIMENT_ENV, raising=False)
-        src = fake_run(root, {**demo_cfg(0, "scratch"), "name": "source",
-                              "data": {"dataset": "digits", "classes": [0, 1, 2], "image_size": 32}}, 0.95)
-        transfer = [fake_run(root, demo_cfg(s, "transfer", source=f"run:{src}"), a) for s, a in enumerate([0.8, 0.9])]
-        scratch = [fake_run(root, demo_cfg(s, "scratch"), a) for s, a in enumerate([0.6, 0.7])]
-        sweep = fake_sweep(root)
-    return {"root": root, "transfer": transfer, "scratch": scratch, "sweep": sweep}
+    return seed_demo_runs(module_tmp / "runs")
 
 
 @pytest.fixture
