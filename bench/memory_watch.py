@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from browser_utils import (  # noqa: E402
+    LAST_EPOCH_JS,
     browser_available,
     launch,
     run_id_of,
@@ -35,13 +36,6 @@ from browser_utils import (  # noqa: E402
     vm_rss_kb,
     wait_idle,
 )
-
-# The last plotted epoch of the Train page's curves (0 while none is drawn).
-LAST_EPOCH_JS = """() => {
-  const el = document.querySelector('.st-key-train_curves .js-plotly-plot');
-  if (!el || !el.data || !el.data.length || !el.data[0].x.length) return 0;
-  return Math.max(...el.data[0].x);
-}"""
 
 
 def _epochs_done(runs: Path, rid: str) -> int:

@@ -33,7 +33,8 @@ from transfer_core.metrics import normalise_confusion
 from transfer_core.present.figures import counts_figure  # the Present story's data slide draws it too
 
 __all__ = [
-    "MAX_POINTS", "curves_figure", "alpha_figure", "loss_parts_figure", "has_loss_parts", "confusion_figure",
+    "MAX_POINTS", "cap_rows", "TRAIN_COLOR", "VAL_COLOR", "CURVE_NAMES", "LOSS_PARTS",
+    "curves_figure", "alpha_figure", "loss_parts_figure", "has_loss_parts", "confusion_figure",
     "clickable_confusion",
     "counts_figure", "groups_figure", "topk_figure",
     "KIND_COLORS", "PALETTE", "compare_curves_figure", "kind_bar_figure", "contributions_figure", "ablation_figure",
@@ -41,10 +42,11 @@ __all__ = [
 ]
 
 MAX_POINTS = 500
-_TRAIN, _VAL, _FROZEN = "#2563eb", "#ea580c", "#cbd5e1"
+TRAIN_COLOR, VAL_COLOR, _FROZEN = "#2563eb", "#ea580c", "#cbd5e1"
 
 
-def _cap(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def cap_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """At most MAX_POINTS rows, evenly spread, the last one kept."""
     rows = list(rows)
     if len(rows) <= MAX_POINTS:
         return rows
@@ -68,7 +70,7 @@ def curves_figure(metrics: Sequence[dict[str, Any]], title: str = "", epochs: in
     two sessions watching, an epoch took ~20x longer than unwatched before this. The key holds
     the language: sessions in another language get their own figure.
     """
-    rows = _cap(metrics)
+    rows = cap_rows(metrics)
     key = (language(), title, epochs, tuple(tuple(r.get(k) for k in _CURVE_KEYS) for r in rows))
     with _CURVES_LOCK:
         fig = _CURVES.get(key)
@@ -84,18 +86,18 @@ def curves_figure(metrics: Sequence[dict[str, Any]], title: str = "", epochs: in
 
 
 _CURVE_KEYS = ("epoch", "train_loss", "val_loss", "train_acc", "val_acc", "phase")
-_CURVE_NAMES = {"loss": (N_("train loss"), N_("val loss")), "acc": (N_("train acc"), N_("val acc"))}
+CURVE_NAMES = {"loss": (N_("train loss"), N_("val loss")), "acc": (N_("train acc"), N_("val acc"))}
 
 
 def _curves_figure(rows: list[dict[str, Any]], title: str, epochs: int | None) -> go.Figure:
     ep = [r["epoch"] for r in rows]
     fig = make_subplots(rows=1, cols=2, subplot_titles=(_("Loss"), _("Accuracy")), horizontal_spacing=0.1)
     for col, key in ((1, "loss"), (2, "acc")):
-        train_name, val_name = (_(n) for n in _CURVE_NAMES[key])
+        train_name, val_name = (_(n) for n in CURVE_NAMES[key])
         fig.add_trace(go.Scatter(x=ep, y=[r.get(f"train_{key}") for r in rows], name=train_name,
-                                 mode="lines+markers", line=dict(color=_TRAIN)), row=1, col=col)
+                                 mode="lines+markers", line=dict(color=TRAIN_COLOR)), row=1, col=col)
         fig.add_trace(go.Scatter(x=ep, y=[r.get(f"val_{key}") for r in rows], name=val_name,
-                                 mode="lines+markers", line=dict(color=_VAL, dash="dash")), row=1, col=col)
+                                 mode="lines+markers", line=dict(color=VAL_COLOR, dash="dash")), row=1, col=col)
     head = [r["epoch"] for r in rows if r.get("phase") == "head"]
     if head and any(r.get("phase") == "body" for r in rows):  # the head warm-up ended: mark where the body unfroze
         fig.add_vline(x=max(head) + 0.5, line=dict(color="#888", dash="dot", width=1), row="all", col="all")
@@ -113,7 +115,7 @@ def _curves_figure(rows: list[dict[str, Any]], title: str, epochs: int | None) -
 
 def alpha_figure(metrics: Sequence[dict[str, Any]], names: Sequence[str]) -> go.Figure:
     """The fusion weights alpha_i per epoch."""
-    rows = [r for r in _cap(metrics) if r.get("alpha")]
+    rows = [r for r in cap_rows(metrics) if r.get("alpha")]
     fig = go.Figure()
     for i, name in enumerate(names):
         fig.add_trace(go.Scatter(x=[r["epoch"] for r in rows], y=[r["alpha"][i] for r in rows],
@@ -124,7 +126,7 @@ def alpha_figure(metrics: Sequence[dict[str, Any]], names: Sequence[str]) -> go.
 
 
 LOSS_PARTS = (  # a distillation's metrics rows: key, legend name (translated where drawn), colour
-    ("train_ce", N_("CE with the labels"), _TRAIN),
+    ("train_ce", N_("CE with the labels"), TRAIN_COLOR),
     ("train_kd", N_("KD from the teachers (T²·KL)"), "#0891b2"),
     ("train_feat", N_("feature matching (MSE)"), "#9333ea"),
 )
@@ -138,7 +140,7 @@ def has_loss_parts(metrics: Sequence[dict[str, Any]]) -> bool:
 def loss_parts_figure(metrics: Sequence[dict[str, Any]], epochs: int | None = None, weight: float | None = None) -> go.Figure:
     """A distillation's loss parts per epoch: CE on the labeled images, KD from the teachers (and the
     feature term), unweighted. A log axis when they differ by more than 10× (CE and KD often do)."""
-    rows = _cap(metrics)
+    rows = cap_rows(metrics)
     ep = [r["epoch"] for r in rows]
     fig = go.Figure()
     values: list[float] = []
@@ -221,7 +223,7 @@ def groups_figure(groups: Sequence[tuple[str, int]], frozen: int) -> go.Figure:
         is_frozen = i < frozen
         fig.add_bar(
             y=[_("body")], x=[n], orientation="h", name=name,
-            marker=dict(color=_FROZEN if is_frozen else _TRAIN, line=dict(color="white", width=2)),
+            marker=dict(color=_FROZEN if is_frozen else TRAIN_COLOR, line=dict(color="white", width=2)),
             text=name if n / total > 0.06 else "", textposition="inside", insidetextanchor="middle",
             hovertemplate=(_("{name}: {n} params (frozen)") if is_frozen else _("{name}: {n} params (trainable)"))
             .format(name=name, n=human_count(n)) + "<extra></extra>",
@@ -239,7 +241,7 @@ def topk_figure(preds: Sequence[Mapping[str, Any]]) -> go.Figure:
     rows = list(reversed(list(preds)))
     fig = go.Figure(go.Bar(
         x=[r["prob"] for r in rows], y=[str(r["class"]) for r in rows], orientation="h",
-        marker_color=[_TRAIN if i == len(rows) - 1 else "#93c5fd" for i in range(len(rows))],
+        marker_color=[TRAIN_COLOR if i == len(rows) - 1 else "#93c5fd" for i in range(len(rows))],
         text=[f"{r['prob']:.1%}" for r in rows],
         textposition=["inside" if r["prob"] > 0.2 else "outside" for r in rows], cliponaxis=False,
         hovertemplate="%{y}: %{x:.2%}<extra></extra>",

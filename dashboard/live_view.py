@@ -11,6 +11,7 @@ import streamlit as st
 from dashboard import charts
 from dashboard.formatting import eta_suffix, run_time
 from dashboard.labels import method_label, state_label
+from dashboard.run_curves import draw_curves
 from dashboard.run_view import RunView, epoch_fraction, run_view, show_notice
 from transfer_core.i18n import _, ngettext
 
@@ -75,16 +76,9 @@ def _draw(rid: str) -> bool:
                      query_params={"run": rid})
 
     planned = int((cfg.get("train") or {}).get("epochs") or 0) or None
-    st.plotly_chart(charts.curves_figure(metrics, epochs=planned), key="train_curves", config={"displayModeBar": False})
+    draw_curves(cfg, metrics, active=view.active, prefix="train", epochs=planned)  # SVG while it trains
     if not metrics:
         st.caption(_("The curves fill in as epochs finish (one point per epoch)."))
-    if cfg.get("method") == "distill" and charts.has_loss_parts(metrics):
-        weight = (cfg.get("distill") or {}).get("weight")
-        st.plotly_chart(charts.loss_parts_figure(metrics, epochs=planned, weight=weight), key="train_loss_parts",
-                        config={"displayModeBar": False})
-    if cfg.get("method") == "fusion" and (cfg.get("fusion") or {}).get("mode") == "sum" and any(m.get("alpha") for m in metrics):
-        names = [b.get("name", "?") for b in cfg.get("backbones", [])]
-        st.plotly_chart(charts.alpha_figure(metrics, names), key="train_alpha", config={"displayModeBar": False})
 
     if state == "completed":
         conf = view.run.confusion()

@@ -20,6 +20,7 @@ from dashboard import widgets_distill as wd
 from dashboard import widgets_teaching as wt
 from dashboard.formatting import run_option, run_time
 from dashboard.labels import kind_label, method_label, state_label, status_text
+from dashboard.run_curves import draw_curves
 from dashboard.run_view import RunView, run_view, show_notice
 from dashboard.state import job_manager, run_store, select_run, selected_run_id, selection_changed
 from transfer_core.backbones import WeightsError
@@ -130,13 +131,8 @@ def _show(rid: str, clickable: bool = False) -> bool:
 
     st.subheader(_("Learning curves"))
     if metrics:
-        st.plotly_chart(charts.curves_figure(metrics), key="results_curves", config={"displayModeBar": False})
-        if cfg.get("method") == "fusion" and any(m.get("alpha") for m in metrics):
-            names = [b.get("name", "?") for b in cfg.get("backbones", [])]
-            st.plotly_chart(charts.alpha_figure(metrics, names), key="results_alpha", config={"displayModeBar": False})
-        if cfg.get("method") == "distill" and charts.has_loss_parts(metrics):
-            st.plotly_chart(charts.loss_parts_figure(metrics, weight=(cfg.get("distill") or {}).get("weight")),
-                            key="results_loss_parts", config={"displayModeBar": False})
+        planned = int((cfg.get("train") or {}).get("epochs") or 0) or None
+        draw_curves(cfg, metrics, active=view.active, prefix="results", epochs=planned)  # SVG while it trains
     else:
         st.caption(_("No finished epoch yet."))
     if cfg.get("method") == "distill" and state == "completed" and run.checkpoint_path.exists():

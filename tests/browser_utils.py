@@ -184,9 +184,19 @@ def vm_rss_kb(pid: int) -> int | None:
     return None
 
 
-# The loss curve of the Train page: number of plotted epochs (-1 while not drawn).
-POINTS_JS = """() => {
-  const el = document.querySelector('.st-key-train_curves .js-plotly-plot');
-  if (!el || !el.data || !el.data.length) return -1;
-  return el.data[0].x.length;
-}"""
+# The Train page's curves: the epochs they plot, read from the live SVG (``data-epochs``) while
+# the run trains and from the plotly figure once it has ended; null while no curve is drawn.
+_CURVE_EPOCHS_JS = """
+  const box = document.querySelector('.st-key-train_curves');
+  if (!box) return null;
+  const svg = box.querySelector('svg[data-epochs]');
+  if (svg) { const v = svg.getAttribute('data-epochs'); return v ? v.split(',').map(Number) : []; }
+  const el = box.querySelector('.js-plotly-plot');
+  if (!el || !el.data || !el.data.length) return null;
+  return Array.from(el.data[0].x);
+"""
+# The number of plotted epochs (-1 while not drawn).
+POINTS_JS = "() => { const e = (() => {" + _CURVE_EPOCHS_JS + "})(); return e === null ? -1 : e.length; }"
+# The last plotted epoch (-1 while not drawn, 0 while drawn empty).
+LAST_EPOCH_JS = ("() => { const e = (() => {" + _CURVE_EPOCHS_JS
+                 + "})(); return e === null ? -1 : (e.length ? Math.max(...e) : 0); }")

@@ -21,6 +21,7 @@ import pytest
 
 from browser_utils import (
     ARTIFACTS,
+    LAST_EPOCH_JS,
     few_shot_session,
     launch,
     new_tab,
@@ -37,12 +38,6 @@ from transfer_core.runs import Run
 pytestmark = pytest.mark.e2e
 
 TIMEOUT_MS = 180_000  # a busy 2-core machine: page loads and reruns can take long
-# The last plotted epoch of the Train page's curves: -1 while the chart is not drawn, 0 while empty.
-LAST_EPOCH_JS = """() => {
-  const el = document.querySelector('.st-key-train_curves .js-plotly-plot');
-  if (!el || !el.data || !el.data.length) return -1;
-  return el.data[0].x.length ? Math.max(...el.data[0].x) : 0;
-}"""
 
 
 @pytest.fixture(scope="module")
