@@ -7,14 +7,16 @@ A real Streamlit server and Debian's chromium (/usr/bin/chromium, driven by
 playwright). The first tab sets the epochs on the Train page and presses Start; the
 URL then carries ``?run=<id>`` and two more tabs open it, so three tabs watch the run
 live until it ends. The same config (the run's own ``config.yaml``) is trained by
-``python -m transfer_core train``; dashboard and CLI alternate twice and each side is averaged.
+``python -m transfer_core train --set train.threads=N`` with N the app's own torch thread count
+(equal threads); dashboard and CLI alternate ``--rounds`` times and each side is averaged.
 
 Throughput = training images x epochs / the sum of the epochs' ``seconds`` in
 ``metrics.jsonl`` (train + validation time of each epoch, the same definition on both
 sides), over all epochs and from epoch 2 on (steady: no warm-up, tabs already loaded).
-Printed: dashboard / CLI (goal >= 0.95), split into its causes: the thread policy (the
-job manager leaves one core to the web server: on 2 cores that is 1 torch thread against
-the CLI's 2), training inside the server process with nobody watching, and watching.
+Printed: dashboard / CLI at equal threads (goal >= 0.95), split into training inside the
+server process with nobody watching and watching; and, for reference, against the CLI on
+all cores (the job manager leaves one core to the web server: on 2 cores that is 1 torch
+thread against the CLI's 2).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class Throughput(NamedTuple):
     all: float
     epochs: int
     steady: float
+    first_s: float  # seconds of epoch 1 (where the extra tabs load)
 
 
 def _throughput(run_dir: Path) -> Throughput:
@@ -67,7 +70,7 @@ def _throughput(run_dir: Path) -> Throughput:
     def rate(rs: list[dict]) -> float:
         return n * len(rs) / sum(float(r["seconds"]) for r in rs)
 
-    return Throughput(rate(rows), len(rows), rate(rows[1:] or rows))
+    return Throughput(rate(rows), len(rows), rate(rows[1:] or rows), float(rows[0]["seconds"]))
 
 
 def _wait_idle(page, timeout: int = 120_000) -> None:
@@ -106,7 +109,8 @@ def _chromium_pids() -> list[int]:
 CPU_SPLIT: list[dict[str, float]] = []  # per dashboard run: where the machine's CPU went while it trained
 
 
-def dashboard_run(tmp: Path, epochs: int, tabs: int, few_shot: int | None, nice_browser: bool = False) -> Path:
+def dashboard_run(tmp: Path, epochs: int, tabs: int, few_shot: int | None, nice_browser: bool = False,
+                  separate: bool = False) -> Path:
     from playwright.sync_api import sync_playwright
 
     port = _free_port()
@@ -134,7 +138,10 @@ def dashboard_run(tmp: Path, epochs: int, tabs: int, few_shot: int | None, nice_
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                # Tabs of one browser share its profile (HTTP cache included); --separate-contexts gives
+                # each tab a fresh one, as three different browsers (or users) would have.
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                page = context.new_page()
                 page.goto(url)
                 _wait_idle(page)
                 if few_shot:
@@ -154,7 +161,7 @@ def dashboard_run(tmp: Path, epochs: int, tabs: int, few_shot: int | None, nice_
                     page.close()
                     watchers = []
                 for _ in range(tabs - 1):
-                    other = browser.new_page(viewport={"width": 1400, "height": 1000})
+                    other = (browser.new_context(viewport={"width": 1400, "height": 1000}) if separate else context).new_page()
                     other.goto(page.url)
                     watchers.append(other)
                 run_dir = tmp / "runs-ui" / rid
@@ -214,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="1 epoch on 40 training images per class")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--tabs", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=3, help="rounds of (dashboard, CLI at equal threads), averaged")
+    p.add_argument("--separate-contexts", action="store_true",
+                   help="open each extra tab in a fresh browser context (no shared cache), as separate browsers would")
     p.add_argument("--nice-browser", action="store_true",
                    help="diagnostic: run chromium at nice 19, so the ratio shows the server's own cost")
     p.add_argument("--keep", action="store_true", help="keep the scratch folder (runs, logs) instead of removing it")
@@ -233,35 +243,43 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="transfer-lab-dash-bench-"))
     print(f"bench_dashboard: {os.cpu_count()} CPUs, load average {'%.1f %.1f %.1f' % os.getloadavg()}; scratch {tmp}")
+    th = ui_threads()
     try:
-        # Order: dashboard, CLI, dashboard, CLI (each side averaged: the load of a shared machine
-        # drifts). The CLI trains the dashboard run's own config.yaml. Then a dashboard run that
-        # nobody watches and the CLI at the dashboard's thread count split c) into its two causes.
-        ui_a_dir = dashboard_run(tmp, epochs, args.tabs, few_shot, args.nice_browser)
-        config = ui_a_dir / "config.yaml"
-        ui_a = _throughput(ui_a_dir)
-        cli_a = _throughput(cli_run(tmp, config, "cli-a"))
-        ui_b = _throughput(dashboard_run(tmp, epochs, args.tabs, few_shot, args.nice_browser))
-        cli_b = _throughput(cli_run(tmp, config, "cli-b"))
+        # Rounds of (dashboard watched, CLI at the dashboard's thread count): each side is averaged,
+        # the load of a shared machine drifts. The CLI trains the dashboard run's own config.yaml.
+        # Then a dashboard run nobody watches and the CLI at its default threads split the rest.
+        ui_runs: list[Throughput] = []
+        cli_runs: list[Throughput] = []
+        config: Path | None = None
+        for r in range(args.rounds):
+            ui_dir = dashboard_run(tmp, epochs, args.tabs, few_shot, args.nice_browser, args.separate_contexts)
+            config = config or ui_dir / "config.yaml"
+            ui_runs.append(_throughput(ui_dir))
+            cli_runs.append(_throughput(cli_run(tmp, config, f"cli-{r}", threads=th)))
+        assert config is not None
         ui_0 = _throughput(dashboard_run(tmp, epochs, 0, few_shot))
-        cli_t = _throughput(cli_run(tmp, config, "cli-t", threads=ui_threads()))
-        ui_mean = Throughput((ui_a.all + ui_b.all) / 2, ui_a.epochs, (ui_a.steady + ui_b.steady) / 2)
-        cli_mean = Throughput((cli_a.all + cli_b.all) / 2, cli_a.epochs, (cli_a.steady + cli_b.steady) / 2)
+        cli_all = _throughput(cli_run(tmp, config, "cli-all"))
+        ui_mean, cli_mean = _mean(ui_runs), _mean(cli_runs)
 
-        th = ui_threads()
-        print(f"img/s over all {ui_a.epochs} epochs | from epoch 2 on (steady)")
+        def runs(xs: list[Throughput], field: str) -> str:
+            return ", ".join(f"{getattr(x, field):.1f}" for x in xs)
+
+        print(f"img/s over all {ui_mean.epochs} epochs | from epoch 2 on (steady); {args.rounds} round(s) averaged")
         print(f"  dashboard + {args.tabs} tabs ({th} torch thread(s)): {ui_mean.all:7.1f} | {ui_mean.steady:7.1f}"
-              f"   (runs: {ui_a.all:.1f}, {ui_b.all:.1f} | {ui_a.steady:.1f}, {ui_b.steady:.1f})")
+              f"   (runs: {runs(ui_runs, 'all')} | {runs(ui_runs, 'steady')})")
+        print(f"  CLI with train.threads={th}         : {cli_mean.all:7.1f} | {cli_mean.steady:7.1f}"
+              f"   (runs: {runs(cli_runs, 'all')} | {runs(cli_runs, 'steady')})")
         print(f"  dashboard, no tab open          : {ui_0.all:7.1f} | {ui_0.steady:7.1f}")
-        print(f"  CLI ({_threads_default()} torch threads)           : {cli_mean.all:7.1f} | {cli_mean.steady:7.1f}"
-              f"   (runs: {cli_a.all:.1f}, {cli_b.all:.1f} | {cli_a.steady:.1f}, {cli_b.steady:.1f})")
-        print(f"  CLI with train.threads={th}         : {cli_t.all:7.1f} | {cli_t.steady:7.1f}")
+        print(f"  CLI ({_threads_default()} torch threads)           : {cli_all.all:7.1f} | {cli_all.steady:7.1f}")
         for field, label in (("all", "all epochs"), ("steady", "steady")):
-            ui, cli, unwatched, cli_th = (getattr(x, field) for x in (ui_mean, cli_mean, ui_0, cli_t))
-            print(f"RATIO c) dashboard + {args.tabs} tabs / CLI, {label}: {ui / cli:.3f}  [goal >= 0.95]")
-            print(f"  = thread policy (CLI@{th} / CLI): {cli_th / cli:.3f}"
-                  f"  x  in-app, unwatched / CLI@{th}: {unwatched / cli_th:.3f}"
-                  f"  x  watched / unwatched: {ui / unwatched:.3f}")
+            ui, cli, unwatched, cli_full = (getattr(x, field) for x in (ui_mean, cli_mean, ui_0, cli_all))
+            print(f"RATIO dashboard + {args.tabs} tabs / CLI at equal threads ({th}), {label}: {ui / cli:.3f}"
+                  f"  [goal >= 0.95]")
+            print(f"  = in-app, unwatched / CLI@{th}: {unwatched / cli:.3f}  x  watched / unwatched: {ui / unwatched:.3f}"
+                  f";  for reference, / CLI on all cores: {ui / cli_full:.3f} (thread policy CLI@{th} / CLI:"
+                  f" {cli / cli_full:.3f})")
+        print(f"epoch 1 (mean): dashboard + {args.tabs} tabs {ui_mean.first_s:.2f} s, CLI@{th} {cli_mean.first_s:.2f} s,"
+              f" unwatched dashboard {ui_0.first_s:.2f} s")
         for i, split in enumerate(CPU_SPLIT, start=1):
             wall = split.pop("wall")
             parts = ", ".join(f"{k} {v:.1f} s ({v / wall:.0%})" for k, v in split.items())
@@ -273,6 +291,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def _mean(xs: list[Throughput]) -> Throughput:
+    n = len(xs)
+    return Throughput(sum(x.all for x in xs) / n, xs[0].epochs, sum(x.steady for x in xs) / n, sum(x.first_s for x in xs) / n)
 
 
 def _threads_default() -> int:
