@@ -1,4 +1,4 @@
-"""AppTest: the Train page's live view draws light SVG charts while a run trains, plotly once it has ended.
+"""AppTest: the Train and Results pages draw light SVG charts while a run trains, plotly once it has ended.
 
 The run is made without training: its folder as RunStore writes it, marked running and live
 in this process, as the job manager marks the runs it trains.
@@ -29,12 +29,15 @@ def _fresh_job_manager():
     st.cache_resource.clear()
 
 
+def _ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def _page(rid: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params["run"] = rid
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return _ok(at.run())
 
 
 def _svgs(at: AppTest) -> list[str]:
@@ -59,6 +62,8 @@ def test_live_view_draws_svg_while_training_and_plotly_once_completed():
         curves, alpha = _svgs(at)
         assert 'data-epochs="1,2,3"' in curves and ">Loss<" in curves and ">val acc<" in curves
         assert "α2 mobilenet_v3_small" in alpha
+        _ok(at.switch_page("pages/results.py").run())  # Results of a training run: the same light charts
+        assert not at.get("plotly_chart") and len(_svgs(at)) == 2
     finally:
         run.mark_live(False)
     run.set_status("completed")
